@@ -1,0 +1,58 @@
+# Helm: every job has one definition here; CI, hooks and the README call these targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SRC    := shared services tests bench
+
+.PHONY: help install run up down test test-unit test-integration test-e2e test-faults lint typecheck format bench soak clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create the virtual environment and install Helm with its dev tools
+
+run: install ## start the embedded stack (broker, Redis, all services) and print the dashboard URL
+	$(BIN)/helmctl up
+
+up: ## the production-shaped stack with Docker Compose
+	docker compose up -d --build
+
+down: ## stop the Docker Compose stack
+	docker compose down
+
+test: install ## the whole test suite against a real broker and Redis
+	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+test-unit: install ## unit tests only (no I/O)
+	$(BIN)/python -m pytest tests/unit -p no:cacheprovider
+
+test-integration: install ## integration tests on the embedded broker and Redis
+	$(BIN)/python -m pytest tests/integration -p no:cacheprovider
+
+test-e2e: install ## the whole stack as processes
+	$(BIN)/python -m pytest tests/e2e -p no:cacheprovider
+
+lint: install ## ruff, formatting and the import boundaries
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
+	$(BIN)/lint-imports
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix $(SRC)
+	$(BIN)/ruff format $(SRC)
+
+typecheck: install ## mypy --strict
+	$(BIN)/mypy shared/helix shared/helm services tests bench
+
+bench: install ## benchmarks, each beside its baseline in one run
+	$(BIN)/python -m bench
+
+clean: ## remove the virtual environment and run files
+	rm -rf $(VENV) .helm

@@ -1,0 +1,71 @@
+"""What every service shares: its bus, its store, its metrics registry and its ops endpoint.
+
+A service subclasses ``BaseApp``, adds its loops, and gets start and stop in the right order:
+Redis, then Kafka (with its topics), then the ops endpoint; stopped in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from helm import contracts as c
+from helm.bus import Bus
+from helm.metrics import BusMetrics, new_registry
+from helm.ops import HealthProbe, OpsServer
+from helm.settings import CommonSettings
+from helm.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class BaseApp:
+    """Wiring common to all services; ``build_app`` in each service passes fakes in tests."""
+
+    name = "service"
+    topics: Iterable[str] = c.FIXED_TOPICS
+
+    def __init__(
+        self,
+        settings: CommonSettings,
+        *,
+        ops_port: int | None,
+        bus: Bus | None = None,
+        store: Store | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry or new_registry()
+        self.bus = bus or Bus(settings.kafka, self.client_id(), BusMetrics(self.registry))
+        self.store = store or Store(settings.redis)
+        health = HealthProbe({"redis": self.store.ping, "kafka": self.bus.ping})
+        self.ops = (
+            None if ops_port is None else OpsServer(self.registry, health, "0.0.0.0", ops_port)
+        )
+
+    def client_id(self) -> str:
+        return f"helm-{self.name}-{socket.gethostname()}-{os.getpid()}"
+
+    async def start(self) -> None:
+        await self.store.ping()
+        await self.bus.start()
+        await self.bus.ensure_topics(self.topics)
+        if self.ops is not None:
+            await self.ops.start()
+            await self.store.register_endpoint(self.name, self.client_id(), self.ops.port)
+
+    def loops(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        return []
+
+    async def stop(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
+            await self.store.unregister_endpoint(self.name, self.client_id())
+        await self.bus.stop()
+        await self.store.close()

@@ -1,0 +1,270 @@
+"""The Kafka bus: one producer, topic creation, and consumers that never lose a message.
+
+Guarantees:
+- publishing waits for ``acks=all``;
+- a consumer in a group commits an offset only after the handler of every message before it
+  returned, i.e. after the effect is stored (at-least-once; handlers dedupe by ``event_id``);
+- a message that cannot be decoded or validated goes to ``helm.deadletter`` with its reason and
+  raw bytes, and consumption goes on;
+- a handler that fails is retried with back-off; an infrastructure error (Redis, Kafka) is retried
+  until it clears, any other error ``max_attempts`` times before the message is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
+from pydantic import BaseModel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from helm import codec
+from helm import contracts as c
+from helm.metrics import BusMetrics
+from helm.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any], Awaitable[None]]
+BatchHandler = Callable[[list[Any]], Awaitable[None]]
+TRANSIENT = (ConnectionError, TimeoutError, OSError, RedisConnectionError, RedisTimeoutError)
+
+
+class Bus:
+    """Producer, admin and consumer factory for one service, with the topic prefix applied."""
+
+    def __init__(
+        self, settings: KafkaSettings, client_id: str, metrics: BusMetrics | None = None
+    ) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self.metrics = metrics or BusMetrics(None)
+        self._producer: AIOKafkaProducer | None = None
+
+    def topic(self, base: str) -> str:
+        """The real topic name of a base name such as ``helm.telemetry``."""
+        return self.settings.topic_prefix + base
+
+    def base(self, topic: str) -> str:
+        """The base name of a real topic name."""
+        prefix = self.settings.topic_prefix
+        return topic[len(prefix) :] if prefix and topic.startswith(prefix) else topic
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap,
+            client_id=self.client_id,
+            acks="all",
+            linger_ms=self.settings.linger_ms,
+            max_request_size=self.settings.max_message_bytes + 65536,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ping(self) -> None:
+        """Ask the broker for metadata: raises when Kafka cannot be reached."""
+        if self._producer is None:
+            raise RuntimeError("bus not started")
+        await self._producer.client.fetch_all_metadata()
+
+    async def ensure_topics(self, bases: Iterable[str]) -> None:
+        """Create the topics (ignoring those that exist); never rely on auto-creation."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            wanted = [self.topic(b) for b in bases]
+            new = [
+                NewTopic(t, self.settings.partitions, self.settings.replication_factor)
+                for t in dict.fromkeys(wanted)
+                if t not in existing
+            ]
+            if new:
+                await admin.create_topics(new)
+                log.info("created topics %s", ", ".join(t.name for t in new))
+        finally:
+            await admin.close()
+
+    async def publish(self, base_topic: str, message: BaseModel, key: str | None = None) -> None:
+        """Send one contract message and wait for the broker's acknowledgement."""
+        await self.publish_raw(base_topic, codec.encode(message), key or codec.key_for(message))
+
+    async def publish_raw(self, base_topic: str, value: bytes, key: str | None) -> None:
+        if self._producer is None:
+            raise RuntimeError("bus not started")
+        topic = self.topic(base_topic)
+        await self._producer.send_and_wait(topic, value, key=key.encode() if key else None)
+        self.metrics.published.labels(base_topic).inc()
+
+    async def publish_many(self, base_topic: str, messages: Sequence[BaseModel]) -> None:
+        """Send several messages, batched by the producer, and wait for all acknowledgements."""
+        if self._producer is None:
+            raise RuntimeError("bus not started")
+        topic = self.topic(base_topic)
+        futures = [
+            await self._producer.send(topic, codec.encode(m), key=codec.key_for(m).encode())
+            for m in messages
+        ]
+        await asyncio.gather(*futures)
+        self.metrics.published.labels(base_topic).inc(len(messages))
+
+    async def dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str
+    ) -> None:
+        """Keep a message that could not be used, with why, on ``helm.deadletter``."""
+        base = self.base(record.topic)
+        letter = c.DeadLettered(
+            source_topic=base,
+            partition=record.partition,
+            offset=record.offset,
+            consumer=consumer,
+            reason=reason[:2000],
+            payload_b64=base64.b64encode(record.value or b"").decode(),
+            key_b64=base64.b64encode(record.key).decode() if record.key else None,
+        )
+        key = record.key.decode(errors="replace") if record.key else base
+        await self.publish_raw(c.DEADLETTER, codec.encode(letter), key)
+        self.metrics.deadlettered.labels(base).inc()
+        log.warning("dead-lettered %s[%s]@%s: %s", base, record.partition, record.offset, reason)
+
+    def consumer(
+        self,
+        bases: Sequence[str],
+        group: str | None,
+        handler: Handler | None = None,
+        *,
+        batch_handler: BatchHandler | None = None,
+        from_latest: bool = False,
+        max_attempts: int = 5,
+    ) -> Consumer:
+        """A consumer of ``bases``; ``group=None`` reads every partition from the end."""
+        return Consumer(self, bases, group, handler, batch_handler, from_latest, max_attempts)
+
+
+class Consumer:
+    """Reads, decodes, hands to the handler, then commits. See the module docstring."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        bases: Sequence[str],
+        group: str | None,
+        handler: Handler | None,
+        batch_handler: BatchHandler | None,
+        from_latest: bool,
+        max_attempts: int,
+    ) -> None:
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give exactly one of handler and batch_handler")
+        self.bus, self.bases, self.group = bus, list(bases), group
+        self.handler, self.batch_handler = handler, batch_handler
+        self.from_latest, self.max_attempts = from_latest, max_attempts
+        self.ready = asyncio.Event()
+        self._kafka: AIOKafkaConsumer | None = None
+
+    def _make(self) -> AIOKafkaConsumer:
+        s = self.bus.settings
+        return AIOKafkaConsumer(
+            *[self.bus.topic(b) for b in self.bases],
+            bootstrap_servers=s.bootstrap,
+            client_id=self.bus.client_id,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="latest" if self.from_latest else "earliest",
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, s.session_timeout_ms // 4),
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
+            max_partition_fetch_bytes=s.max_message_bytes + 65536,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; commit what was handled, then leave the group."""
+        kafka = self._kafka = self._make()
+        await kafka.start()
+        try:
+            if self.from_latest:
+                await kafka.seek_to_end()
+            self.ready.set()
+            while not stop.is_set():
+                batch = await kafka.getmany(timeout_ms=200, max_records=500)
+                for records in batch.values():
+                    await self._handle_records(records, stop)
+                if batch and self.group is not None:
+                    await kafka.commit()
+        finally:
+            self._kafka = None
+            await kafka.stop()
+
+    async def _handle_records(
+        self, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event
+    ) -> None:
+        good: list[tuple[Any, ConsumerRecord[bytes, bytes]]] = []
+        for record in records:
+            base = self.bus.base(record.topic)
+            self.bus.metrics.consumed.labels(base).inc()
+            try:
+                good.append((codec.decode(base, record.value), record))
+            except codec.DecodeError as exc:
+                await self.bus.dead_letter(record, self.group or self.bus.client_id, str(exc))
+        if not good:
+            return
+        batch_handler, handler = self.batch_handler, self.handler
+        if batch_handler is not None:
+            messages = [m for m, _ in good]
+            await self._attempt(lambda: batch_handler(messages), good[-1][1], stop)
+            return
+        assert handler is not None
+        for message, record in good:
+            await self._attempt(functools.partial(handler, message), record, stop)
+
+    async def _attempt(
+        self,
+        call: Callable[[], Awaitable[None]],
+        record: ConsumerRecord[bytes, bytes],
+        stop: asyncio.Event,
+    ) -> None:
+        attempt = 0
+        while True:
+            try:
+                await call()
+                return
+            except TRANSIENT as exc:
+                attempt += 1
+                log.warning("handler hit %r (attempt %d); retrying", exc, attempt)
+            except Exception as exc:
+                attempt += 1
+                log.exception("handler failed (attempt %d)", attempt)
+                if attempt >= self.max_attempts:
+                    await self.bus.dead_letter(record, self.group or "", f"handler failed: {exc!r}")
+                    return
+            self.bus.metrics.handler_errors.labels(self.bus.base(record.topic)).inc()
+            if stop.is_set():
+                raise asyncio.CancelledError("stopping with an unhandled message; not committed")
+            await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
+
+    async def lag(self) -> int:
+        """Messages behind the end of the assigned partitions (0 when not running)."""
+        kafka = self._kafka
+        if kafka is None:
+            return 0
+        parts = kafka.assignment()
+        if not parts:
+            return 0
+        ends = await kafka.end_offsets(list(parts))
+        total = 0
+        for tp, end in ends.items():
+            pos = await kafka.position(tp)
+            total += max(0, end - pos)
+        return total
