@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
@@ -34,7 +34,12 @@ from helm.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], Awaitable[None]]
-BatchHandler = Callable[[list[Any]], Awaitable[None]]
+# A batch handler gets the messages of one partition and the position after them
+# (base topic, partition, next offset), so it can store that position with its effect.
+Position = tuple[str, int, int]
+BatchHandler = Callable[[list[Any], Position], Awaitable[None]]
+# Where to resume a newly assigned partition (None: the group's committed offset).
+ResumeFrom = Callable[[str, int], Awaitable[int | None]]
 TRANSIENT = (ConnectionError, TimeoutError, OSError, RedisConnectionError, RedisTimeoutError)
 
 
@@ -148,9 +153,16 @@ class Bus:
         batch_handler: BatchHandler | None = None,
         from_latest: bool = False,
         max_attempts: int = 5,
+        resume_from: ResumeFrom | None = None,
     ) -> Consumer:
-        """A consumer of ``bases``; ``group=None`` reads every partition from the end."""
-        return Consumer(self, bases, group, handler, batch_handler, from_latest, max_attempts)
+        """A consumer of ``bases``; ``group=None`` reads every partition (from the end if asked).
+
+        ``resume_from`` lets a handler that stores its own positions with its effects (exactly
+        once) decide where each assigned partition starts.
+        """
+        consumer = Consumer(self, bases, group, handler, batch_handler, from_latest, max_attempts)
+        consumer.resume_from = resume_from
+        return consumer
 
 
 class Consumer:
@@ -172,12 +184,12 @@ class Consumer:
         self.handler, self.batch_handler = handler, batch_handler
         self.from_latest, self.max_attempts = from_latest, max_attempts
         self.ready = asyncio.Event()
+        self.resume_from: ResumeFrom | None = None
         self._kafka: AIOKafkaConsumer | None = None
 
     def _make(self) -> AIOKafkaConsumer:
         s = self.bus.settings
         return AIOKafkaConsumer(
-            *[self.bus.topic(b) for b in self.bases],
             bootstrap_servers=s.bootstrap,
             client_id=self.bus.client_id,
             group_id=self.group,
@@ -192,6 +204,12 @@ class Consumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; commit what was handled, then leave the group."""
         kafka = self._kafka = self._make()
+        topics = [self.bus.topic(b) for b in self.bases]
+        listener = _Resume(self) if self.resume_from is not None else None
+        if listener is not None:
+            kafka.subscribe(topics, listener=listener)
+        else:
+            kafka.subscribe(topics)
         await kafka.start()
         try:
             if self.from_latest:
@@ -223,7 +241,9 @@ class Consumer:
         batch_handler, handler = self.batch_handler, self.handler
         if batch_handler is not None:
             messages = [m for m, _ in good]
-            await self._attempt(lambda: batch_handler(messages), good[-1][1], stop)
+            last = records[-1]
+            where = (self.bus.base(last.topic), last.partition, last.offset + 1)
+            await self._attempt(lambda: batch_handler(messages, where), good[-1][1], stop)
             return
         assert handler is not None
         for message, record in good:
@@ -268,3 +288,22 @@ class Consumer:
             pos = await kafka.position(tp)
             total += max(0, end - pos)
         return total
+
+
+class _Resume(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Seeks newly assigned partitions to where the handler's stored state says to resume."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        kafka, resume = self.consumer._kafka, self.consumer.resume_from
+        if kafka is None or resume is None:
+            return
+        for tp in assigned:
+            offset = await resume(self.consumer.bus.base(tp.topic), tp.partition)
+            if offset is not None:
+                kafka.seek(tp, offset)

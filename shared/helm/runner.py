@@ -83,3 +83,12 @@ def main(build: Callable[[], Service]) -> None:
     except Exception:
         log.exception("service failed")
         sys.exit(1)
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep, waking early when ``stop`` is set; True when stopping."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""The governor service: agent, service and organisation governors."""

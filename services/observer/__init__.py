@@ -1,0 +1,1 @@
+"""The observer service: baselines and drift."""

@@ -1,0 +1,21 @@
+"""The observer's metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class ObserverMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs = Counter(
+            "helm_observer_runs_total", "Runs observed", ["agent", "outcome"], registry=registry
+        )
+        self.drifts = Counter(
+            "helm_observer_drift_events_total",
+            "Drift detected",
+            ["agent", "rule"],
+            registry=registry,
+        )
+        self.agents = Gauge(
+            "helm_observer_agents_tracked", "Agents with a baseline", registry=registry
+        )

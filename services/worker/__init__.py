@@ -1,0 +1,1 @@
+"""The worker service: the execution plane."""
