@@ -24,7 +24,7 @@ from typing import Any
 
 import tiktoken
 import tiktoken.model
-from tiktoken_ext import openai_public
+from tiktoken_ext import openai_public  # type: ignore[import-untyped]
 
 SUPPORTED = ("cl100k_base", "o200k_base")
 _LOCK = threading.Lock()

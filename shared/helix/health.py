@@ -13,6 +13,7 @@ move a ``ManualClock`` and call it, with no sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -115,7 +116,9 @@ async def _probe(state: CheckState) -> str | None:
 class HealthChecker:
     """Runs health checks for many targets (instances) on their schedules."""
 
-    def __init__(self, clock: Clock = SYSTEM_CLOCK, on_transition: TransitionCallback | None = None):
+    def __init__(
+        self, clock: Clock = SYSTEM_CLOCK, on_transition: TransitionCallback | None = None
+    ):
         self._clock = clock
         self._targets: dict[str, _Target] = {}
         self._callbacks: list[TransitionCallback] = [on_transition] if on_transition else []
@@ -139,7 +142,8 @@ class HealthChecker:
     def status(self, target_id: str, check_type: CheckType | None = None) -> HealthStatus:
         """UNHEALTHY if any matching check is, HEALTHY if all are, else UNKNOWN."""
         found = [
-            s.status for s in self.states(target_id).values()
+            s.status
+            for s in self.states(target_id).values()
             if check_type is None or s.check.check_type is check_type
         ]
         if HealthStatus.UNHEALTHY in found:
@@ -166,12 +170,16 @@ class HealthChecker:
         for _, state in due:
             state.next_due = now + state.check.interval
         errors = await asyncio.gather(*(_probe(s) for _, s in due))
-        changes = [t for (tid, s), e in zip(due, errors, strict=True) if (t := self._apply(tid, s, e, now))]
+        changes = [
+            t for (tid, s), e in zip(due, errors, strict=True) if (t := self._apply(tid, s, e, now))
+        ]
         for change in changes:
             await self._notify(change)
         return changes
 
-    def _apply(self, tid: str, s: CheckState, error: str | None, now: float) -> HealthTransition | None:
+    def _apply(
+        self, tid: str, s: CheckState, error: str | None, now: float
+    ) -> HealthTransition | None:
         s.runs, s.last_run, s.last_error = s.runs + 1, now, error
         if error is None:
             s.consecutive_successes, s.consecutive_failures = s.consecutive_successes + 1, 0
@@ -187,8 +195,14 @@ class HealthChecker:
         return HealthTransition(tid, s.check.name, s.check.check_type, old, new, error)
 
     async def _notify(self, change: HealthTransition) -> None:
-        log.info("health %s/%s: %s → %s (%s)", change.target_id, change.check_name, change.old,
-                 change.new, change.error)
+        log.info(
+            "health %s/%s: %s → %s (%s)",
+            change.target_id,
+            change.check_name,
+            change.old,
+            change.new,
+            change.error,
+        )
         for callback in self._callbacks:
             result = callback(change)
             if inspect.isawaitable(result):
@@ -196,9 +210,8 @@ class HealthChecker:
 
     def reset(self, target_id: str) -> None:
         """Start a target's checks afresh (after its instance restarted)."""
-        for name, s in self.states(target_id).items():
-            self.add(target_id, s.check, s.context)
-            del name
+        for state in self.states(target_id).values():
+            self.add(target_id, state.check, state.context)
 
     async def run(self, stop: asyncio.Event, max_sleep: float = 1.0) -> None:
         """Run checks on the real clock until ``stop`` is set."""
@@ -209,7 +222,5 @@ class HealthChecker:
                 log.exception("health check round failed")
             dues = [s.next_due for t in self._targets.values() for s in t.checks.values()]
             pause = min([max_sleep, *(d - self._clock.monotonic() for d in dues)])
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(pause, 0.01))
-            except TimeoutError:
-                pass

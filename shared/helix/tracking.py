@@ -111,8 +111,14 @@ class LLMResourceTracker:
     ) -> None:
         """Record one LLM request (``error`` names the failure kind, if it failed)."""
         sample = _Sample(
-            self._clock.monotonic(), input_tokens, output_tokens, latency_ms, ttft_ms, cost,
-            wait_time_ms, error is not None,
+            self._clock.monotonic(),
+            input_tokens,
+            output_tokens,
+            latency_ms,
+            ttft_ms,
+            cost,
+            wait_time_ms,
+            error is not None,
         )
         async with self._lock:
             self._samples.append(sample)
@@ -142,9 +148,13 @@ class LLMResourceTracker:
         tokens_out = sum(s.output_tokens for s in window)
         cost = sum(s.cost for s in window)
         return WindowMetrics(
-            agent_id=self.agent_id, model=self.model, window_seconds=self.window_size,
-            requests=n, errors=errors,
-            input_tokens_per_second=tokens_in / span, output_tokens_per_second=tokens_out / span,
+            agent_id=self.agent_id,
+            model=self.model,
+            window_seconds=self.window_size,
+            requests=n,
+            errors=errors,
+            input_tokens_per_second=tokens_in / span,
+            output_tokens_per_second=tokens_out / span,
             tokens_per_second=(tokens_in + tokens_out) / span,
             requests_per_minute=n * 60.0 / span,
             latency_p50_ms=percentile(latencies, 0.50),
@@ -152,7 +162,8 @@ class LLMResourceTracker:
             latency_p99_ms=percentile(latencies, 0.99),
             ttft_mean_ms=_mean([s.ttft_ms for s in window]),
             wait_time_mean_ms=_mean([s.wait_time_ms for s in window]),
-            cost_per_request=cost / n if n else 0.0, cost_per_hour=cost * 3600.0 / span,
+            cost_per_request=cost / n if n else 0.0,
+            cost_per_hour=cost * 3600.0 / span,
             error_rate=errors / n if n else 0.0,
         )
 
@@ -162,10 +173,15 @@ class LLMResourceTracker:
             t, cost, latency = dict(self._totals), self._total_cost, self._total_latency
         n = t["requests"]
         return TotalStatistics(
-            agent_id=self.agent_id, model=self.model,
+            agent_id=self.agent_id,
+            model=self.model,
             uptime_seconds=self._clock.monotonic() - self._started,
-            total_requests=n, total_errors=t["errors"],
-            total_input_tokens=t["input"], total_output_tokens=t["output"],
-            total_tokens=t["input"] + t["output"], total_cost=cost,
-            mean_latency_ms=latency / n if n else 0.0, error_rate=t["errors"] / n if n else 0.0,
+            total_requests=n,
+            total_errors=t["errors"],
+            total_input_tokens=t["input"],
+            total_output_tokens=t["output"],
+            total_tokens=t["input"] + t["output"],
+            total_cost=cost,
+            mean_latency_ms=latency / n if n else 0.0,
+            error_rate=t["errors"] / n if n else 0.0,
         )

@@ -1,7 +1,7 @@
 """Token usage by agent, model and operation, queryable by period.
 
 Usage is aggregated into hourly buckets (so memory and Redis use grow with the number of
-agent × model × operation combinations, not with traffic) and kept for ``RETENTION_HOURS``.
+agent, model and operation combinations, not with traffic) and kept for ``RETENTION_HOURS``.
 Queries therefore have hour granularity; a ``TokenPeriod`` always aligns to hours. Recording with
 an ``event_id`` is idempotent: a redelivered event is counted once (ids are remembered for a week
 in Redis, for the last ``max_event_ids`` in memory). The last records, with their metadata, are
@@ -105,10 +105,20 @@ class RedisUsageStore:
 
     async def add(self, hour: int, record: TokenRecord) -> bool:
         dims = _SEP.join((record.agent_id, record.model, record.operation))
-        keys = [f"{self._p}tokens:event:{record.event_id}", f"{self._p}tokens:h:{hour}",
-                f"{self._p}tokens:log"]
-        args = [record.event_id or "", dims, record.input_tokens, record.output_tokens,
-                RETENTION_HOURS * 3600, LOG_SIZE, json.dumps(asdict(record), default=str)]
+        keys = [
+            f"{self._p}tokens:event:{record.event_id}",
+            f"{self._p}tokens:h:{hour}",
+            f"{self._p}tokens:log",
+        ]
+        args: list[str | int] = [
+            record.event_id or "",
+            dims,
+            record.input_tokens,
+            record.output_tokens,
+            RETENTION_HOURS * 3600,
+            LOG_SIZE,
+            json.dumps(asdict(record), default=str),
+        ]
         return bool(await self._script(keys=keys, args=args))
 
     async def buckets(self, hours: list[int]) -> list[dict[Dims, list[int]]]:
@@ -119,13 +129,19 @@ class RedisUsageStore:
         return [_parse_bucket(b) for b in raw]
 
     async def recent(self, limit: int) -> list[TokenRecord]:
-        entries = await self._r.xrevrange(f"{self._p}tokens:log", count=limit)
-        return [TokenRecord(**json.loads(_text(f[b"record"] if b"record" in f else f["record"])))
-                for _, f in reversed(entries)]
+        entries: list[tuple[Any, dict[Any, Any]]] = await self._r.xrevrange(  # type: ignore[assignment]
+            f"{self._p}tokens:log", count=limit
+        )
+        return [_record(fields) for _, fields in reversed(entries)]
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _record(fields: dict[Any, Any]) -> TokenRecord:
+    raw = {_text(k): _text(v) for k, v in fields.items()}
+    return TokenRecord(**json.loads(raw["record"]))
 
 
 def _parse_bucket(raw: dict[Any, Any]) -> dict[Dims, list[int]]:
@@ -146,29 +162,56 @@ class TokenTracker:
         self._clock = clock
 
     async def record_tokens(
-        self, agent_id: str, model: str, input_tokens: int, output_tokens: int,
-        operation: str = "completion", metadata: dict[str, Any] | None = None,
+        self,
+        agent_id: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        operation: str = "completion",
+        metadata: dict[str, Any] | None = None,
         event_id: str | None = None,
     ) -> bool:
         """Record usage; False when ``event_id`` was already recorded."""
         now = self._clock.time()
-        record = TokenRecord(agent_id, model, operation, input_tokens, output_tokens, now,
-                             dict(metadata or {}), event_id)
+        record = TokenRecord(
+            agent_id,
+            model,
+            operation,
+            input_tokens,
+            output_tokens,
+            now,
+            dict(metadata or {}),
+            event_id,
+        )
         return await self.store.add(int(now // 3600), record)
 
     async def get_usage(
-        self, agent_id: str | None = None, model: str | None = None, operation: str | None = None,
-        period: TokenPeriod | None = None, since: float | None = None, until: float | None = None,
+        self,
+        agent_id: str | None = None,
+        model: str | None = None,
+        operation: str | None = None,
+        period: TokenPeriod | None = None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> TokenUsage:
         """Usage matching the filters in the current ``period`` or [since, until] (hourly)."""
         totals = await self.usage_by("agent", agent_id, model, operation, period, since, until)
-        return TokenUsage(*(sum(getattr(u, f) for u in totals.values())
-                            for f in ("input_tokens", "output_tokens", "requests")))
+        return TokenUsage(
+            *(
+                sum(getattr(u, f) for u in totals.values())
+                for f in ("input_tokens", "output_tokens", "requests")
+            )
+        )
 
     async def usage_by(
-        self, dimension: str, agent_id: str | None = None, model: str | None = None,
-        operation: str | None = None, period: TokenPeriod | None = None,
-        since: float | None = None, until: float | None = None,
+        self,
+        dimension: str,
+        agent_id: str | None = None,
+        model: str | None = None,
+        operation: str | None = None,
+        period: TokenPeriod | None = None,
+        since: float | None = None,
+        until: float | None = None,
     ) -> dict[str, TokenUsage]:
         """Usage grouped by ``dimension`` ("agent", "model" or "operation")."""
         index = {"agent": 0, "model": 1, "operation": 2}[dimension]
@@ -182,7 +225,9 @@ class TokenTracker:
                         acc[i] += cell[i]
         return {k: TokenUsage(*v) for k, v in sums.items()}
 
-    def _hours(self, period: TokenPeriod | None, since: float | None, until: float | None) -> list[int]:
+    def _hours(
+        self, period: TokenPeriod | None, since: float | None, until: float | None
+    ) -> list[int]:
         now = self._clock.time()
         if period is not None:
             since = period_bounds(period, now)[0].timestamp()

@@ -7,10 +7,11 @@ Redis, then Kafka (with its topics), then the ops endpoint; stopped in reverse.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -64,8 +65,16 @@ class BaseApp:
         return []
 
     async def stop(self) -> None:
+        """Close in reverse order of start; one failing step does not skip the others."""
+        steps: list[Callable[[], Awaitable[None]]] = []
         if self.ops is not None:
-            await self.ops.stop()
-            await self.store.unregister_endpoint(self.name, self.client_id())
-        await self.bus.stop()
-        await self.store.close()
+            steps += [
+                self.ops.stop,
+                functools.partial(self.store.unregister_endpoint, self.name, self.client_id()),
+            ]
+        steps += [self.bus.stop, self.store.close]
+        for step in steps:
+            try:
+                await step()
+            except Exception as exc:
+                log.warning("while stopping %s: %r", self.name, exc)

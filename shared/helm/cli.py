@@ -9,12 +9,23 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="helmctl", description="Helm: a control plane for LLM agents")
+    parser = argparse.ArgumentParser(
+        prog="helmctl", description="Helm: a control plane for LLM agents"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start the embedded stack and every service; print the dashboard URL")
-    up.add_argument("--state-file", type=Path, default=Path(".helm/stack.json"), help="where to write URLs and pids")
+    up = sub.add_parser(
+        "up", help="start the embedded stack and every service; print the dashboard URL"
+    )
+    up.add_argument(
+        "--state-file",
+        type=Path,
+        default=Path(".helm/stack.json"),
+        help="where to write URLs and pids",
+    )
     up.add_argument("--port", type=int, default=8000, help="gateway port (a free one if taken)")
-    up.add_argument("--run-dir", type=Path, default=Path(".helm/run"), help="logs of the embedded servers")
+    up.add_argument(
+        "--run-dir", type=Path, default=Path(".helm/run"), help="logs of the embedded servers"
+    )
     return parser
 
 
@@ -25,7 +36,9 @@ def main(argv: list[str] | None = None) -> None:
         from helm.stack import UpOptions, up
 
         setup_logging("helmctl", "INFO", as_json=False)
-        options = UpOptions(state_file=args.state_file, gateway_port=args.port, run_dir=args.run_dir)
+        options = UpOptions(
+            state_file=args.state_file, gateway_port=args.port, run_dir=args.run_dir
+        )
         sys.exit(asyncio.run(up(options)))
 
 

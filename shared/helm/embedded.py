@@ -65,7 +65,11 @@ class _Server:
     def start(self, timeout: float = 20.0) -> None:
         out = subprocess.DEVNULL if self.log_dir is None else self._log_file()
         self.proc = subprocess.Popen(
-            self.argv(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            self.argv(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl+C meant for the launcher must not kill it first
         )
         try:
             _wait_tcp(self.port, self.proc, timeout, self.probe())

@@ -40,3 +40,4 @@ def setup_logging(service: str, level: str = "INFO", as_json: bool | None = None
     root.setLevel(level.upper())
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

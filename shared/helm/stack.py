@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,12 +34,15 @@ class UpOptions:
     state_file: Path = Path(".helm/stack.json")
     gateway_port: int = 8000
     run_dir: Path = Path(".helm/run")
-    services: list[str] = field(default_factory=lambda: ["runtime", "observer", "governor", "workers", "gateway"])
+    services: list[str] = field(
+        default_factory=lambda: ["runtime", "observer", "governor", "workers", "gateway"]
+    )
 
 
 def _port_or_free(port: int) -> int:
-    import socket
-
+    """``port`` if it is free, else any free port (0 asks for any)."""
+    if port == 0:
+        return free_port()
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -57,7 +61,7 @@ class Stack:
         self.env: dict[str, str] = {}
         self.token = os.environ.get("HELM_GATEWAY_OPERATOR_TOKEN") or secrets.token_urlsafe(24)
         self.gateway_port = _port_or_free(options.gateway_port)
-        self.ports: dict[str, int] = {}
+        self.ports: dict[str, tuple[str, int]] = {}  # instance -> (service, ops port)
 
     def start_servers(self) -> None:
         log_dir = self.options.run_dir
@@ -83,8 +87,8 @@ class Stack:
                 continue
             env = {}
             if name != "gateway":
-                self.ports[name] = free_port()
-                env[f"HELM_{name.upper()}_OPS_PORT"] = str(self.ports[name])
+                self.ports[name] = (name, free_port())
+                env[f"HELM_{name.upper()}_OPS_PORT"] = str(self.ports[name][1])
             out.append(Child(name, [py, "-m", f"services.{name}"], env))
         return out
 
@@ -94,9 +98,12 @@ class Stack:
         for agent in config.agents:
             for n in range(max(1, agent.min_instances)):
                 iid = f"{agent.id}-{n}"
-                self.ports[iid] = free_port()
-                env = {"HELM_WORKER_AGENT": agent.id, "HELM_WORKER_INSTANCE_ID": iid,
-                       "HELM_WORKER_OPS_PORT": str(self.ports[iid])}
+                self.ports[f"worker.{iid}"] = ("worker", free_port())
+                env = {
+                    "HELM_WORKER_AGENT": agent.id,
+                    "HELM_WORKER_INSTANCE_ID": iid,
+                    "HELM_WORKER_OPS_PORT": str(self.ports[f"worker.{iid}"][1]),
+                }
                 out.append(Child(f"worker.{iid}", [sys.executable, "-m", "services.worker"], env))
         return out
 
@@ -109,14 +116,24 @@ class Stack:
             "base_url": self.base_url,
             "dashboard_url": f"{self.base_url}/#token={self.token}",
             "token": self.token,
-            "kafka_bootstrap": self.env.get("HELM_KAFKA_BOOTSTRAP", os.environ.get("HELM_KAFKA_BOOTSTRAP")),
+            "kafka_bootstrap": self.env.get(
+                "HELM_KAFKA_BOOTSTRAP", os.environ.get("HELM_KAFKA_BOOTSTRAP")
+            ),
             "redis_url": self.env.get("HELM_REDIS_URL", os.environ.get("HELM_REDIS_URL")),
             "topic_prefix": self.settings.kafka.topic_prefix,
             "pids": {c.name: c.pid for c in self.supervisor.children},
             "restarts": {c.name: c.restarts for c in self.supervisor.children},
-            "endpoints": [{"service": "gateway", "instance": "gateway", "target": f"127.0.0.1:{self.gateway_port}"}]
-            + [{"service": k.split("-")[0] if "-" in k else k, "instance": k, "target": f"127.0.0.1:{p}"}
-               for k, p in self.ports.items()],
+            "endpoints": [
+                {
+                    "service": "gateway",
+                    "instance": "gateway",
+                    "target": f"127.0.0.1:{self.gateway_port}",
+                }
+            ]
+            + [
+                {"service": svc, "instance": k, "target": f"127.0.0.1:{p}"}
+                for k, (svc, p) in self.ports.items()
+            ],
         }
         path = self.options.state_file
         path.parent.mkdir(parents=True, exist_ok=True)

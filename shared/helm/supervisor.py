@@ -9,6 +9,7 @@ start, waits a grace period, then kills what is left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -107,10 +108,8 @@ class Supervisor:
 
 def _signal(child: Child, sig: signal.Signals) -> None:
     if child.proc is not None and child.proc.returncode is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(child.proc.pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _say(name: str, line: str) -> None:

@@ -149,21 +149,28 @@ class AnthropicProvider:
         await self._client.close()
 
     async def _attempt(self, request: LLMRequest, started: float) -> _Stream:
+        """One streamed request, bounded end to end by ``timeout_s``."""
         folded = _Stream(started=started, clock=self._clock)
-        async with asyncio.timeout(self._timeout_s):
-            events = await self._client.messages.create(
-                model=request.model,
-                max_tokens=request.max_tokens,
-                system=request.system or anthropic.omit,
-                messages=[_message(role, text) for role, text in request.messages],
-                stream=True,
-            )
-            async with events:
-                async for event in events:
-                    folded.add(event)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._stream(request, folded)
+        except TimeoutError as exc:
+            raise TimeoutError(f"no complete answer within {self._timeout_s:g} s") from exc
         if not folded.finished:
             raise IncompleteResponse("the stream ended before message_stop")
         return folded
+
+    async def _stream(self, request: LLMRequest, folded: _Stream) -> None:
+        events = await self._client.messages.create(
+            model=request.model,
+            max_tokens=request.max_tokens,
+            system=request.system or anthropic.omit,
+            messages=[_message(role, text) for role, text in request.messages],
+            stream=True,
+        )
+        async with events:
+            async for event in events:
+                folded.add(event)
 
     async def _before_retry(
         self, failure: Failure, retries: int, request: LLMRequest, exc: Exception

@@ -65,46 +65,72 @@ class TokenBudgetManager:
         return budget
 
     async def remove_budget(
-        self, period: TokenPeriod, scope: BudgetScope = BudgetScope.ORGANIZATION,
+        self,
+        period: TokenPeriod,
+        scope: BudgetScope = BudgetScope.ORGANIZATION,
         scope_id: str | None = None,
     ) -> None:
         await self.store.delete_limit(budget_id(scope, scope_id or DEFAULT_ORG, period))
 
     async def list_budgets(self) -> list[Budget]:
-        return [parse_budget_id(b, amount) for b, amount in sorted((await self.store.limits()).items())]
+        return [
+            parse_budget_id(b, amount) for b, amount in sorted((await self.store.limits()).items())
+        ]
 
     async def check_budget(
-        self, scope: BudgetScope | None = None, scope_id: str | None = None,
+        self,
+        scope: BudgetScope | None = None,
+        scope_id: str | None = None,
         period: TokenPeriod | None = None,
     ) -> list[BudgetStatus]:
         """Status of every budget matching the filters (all budgets if none are given)."""
         budgets = [
-            b for b in await self.list_budgets()
-            if (scope is None or b.scope == scope) and (scope_id is None or b.scope_id == scope_id)
+            b
+            for b in await self.list_budgets()
+            if (scope is None or b.scope == scope)
+            and (scope_id is None or b.scope_id == scope_id)
             and (period is None or b.period == period)
         ]
         now = self._clock.time()
-        used = await self.store.used([self._counter_key(b.budget_id, b.period, now) for b in budgets])
+        used = await self.store.used(
+            [self._counter_key(b.budget_id, b.period, now) for b in budgets]
+        )
         return [self._status(b, u, now) for b, u in zip(budgets, used, strict=True)]
 
     def _status(self, budget: Budget, used: int, now: float) -> BudgetStatus:
         start, end = period_bounds(budget.period, now)
         limit = budget.amount
         return BudgetStatus(
-            budget.budget_id, budget.scope, budget.scope_id, budget.period, limit, used,
-            max(0, limit - used), used / limit if limit else 1.0, alert_level(used, limit),
-            start, end,
+            budget.budget_id,
+            budget.scope,
+            budget.scope_id,
+            budget.period,
+            limit,
+            used,
+            max(0, limit - used),
+            used / limit if limit else 1.0,
+            alert_level(used, limit),
+            start,
+            end,
         )
 
     async def reserve(
-        self, estimated_tokens: int, *, agent_id: str | None = None,
-        service_id: str | None = None, org_id: str | None = None,
+        self,
+        estimated_tokens: int,
+        *,
+        agent_id: str | None = None,
+        service_id: str | None = None,
+        org_id: str | None = None,
     ) -> Reservation:
         """Hold ``estimated_tokens`` against every applicable budget, or refuse."""
         return await self._take(estimated_tokens, agent_id, service_id, org_id, force=False)
 
     async def record_usage(
-        self, tokens: int, *, agent_id: str | None = None, service_id: str | None = None,
+        self,
+        tokens: int,
+        *,
+        agent_id: str | None = None,
+        service_id: str | None = None,
         org_id: str | None = None,
     ) -> tuple[BudgetAlert, ...]:
         """Count tokens already spent (never refused)."""
@@ -115,8 +141,10 @@ class TokenBudgetManager:
         if not reservation.granted or not reservation.counters:
             return ()
         applied = await self.store.settle(
-            reservation.reservation_id, list(reservation.counters),
-            actual_tokens - reservation.tokens, SETTLE_MARKER_TTL,
+            reservation.reservation_id,
+            list(reservation.counters),
+            actual_tokens - reservation.tokens,
+            SETTLE_MARKER_TTL,
         )
         return await self._alerts(applied)
 
@@ -125,15 +153,22 @@ class TokenBudgetManager:
         await self.settle(reservation, 0)
 
     async def _take(
-        self, tokens: int, agent_id: str | None, service_id: str | None, org_id: str | None,
-        *, force: bool,
+        self,
+        tokens: int,
+        agent_id: str | None,
+        service_id: str | None,
+        org_id: str | None,
+        *,
+        force: bool,
     ) -> Reservation:
         now = self._clock.time()
         candidates = self._candidates(agent_id, service_id, org_id or DEFAULT_ORG, now)
         outcome = await self.store.reserve(candidates, tokens, force)
         rid = uuid.uuid4().hex
         if not outcome.granted:
-            log.info("budget %s refused %d tokens", outcome.refused and outcome.refused.budget_id, tokens)
+            log.info(
+                "budget %s refused %d tokens", outcome.refused and outcome.refused.budget_id, tokens
+            )
             return Reservation(rid, tokens, False, refused_by=outcome.refused)
         counters = tuple((a.budget_id, a.counter_key, a.limit) for a in outcome.applied)
         return Reservation(rid, tokens, True, counters, alerts=await self._alerts(outcome.applied))
@@ -157,16 +192,22 @@ class TokenBudgetManager:
 
     async def _alerts(self, applied: tuple[Applied, ...]) -> tuple[BudgetAlert, ...]:
         alerts = tuple(
-            BudgetAlert(a.budget_id, LEVEL_BY_CODE[code], a.used, a.limit,
-                        a.counter_key.rsplit(":", 1)[1])
-            for a in applied for code in a.fired
+            BudgetAlert(
+                a.budget_id, LEVEL_BY_CODE[code], a.used, a.limit, a.counter_key.rsplit(":", 1)[1]
+            )
+            for a in applied
+            for code in a.fired
         )
         for alert in alerts:
-            log.warning("token budget %s reached %s (%d/%d)", alert.budget_id, alert.level,
-                        alert.used, alert.limit)
+            log.warning(
+                "token budget %s reached %s (%d/%d)",
+                alert.budget_id,
+                alert.level,
+                alert.used,
+                alert.limit,
+            )
             for callback in self._callbacks:
                 result = callback(alert)
                 if inspect.isawaitable(result):
                     await result
         return alerts
-

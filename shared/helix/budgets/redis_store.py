@@ -40,7 +40,9 @@ end
 """
 
 # KEYS: limits hash, counters...  ARGV: amount, force, then (budget id, ttl) per counter.
-RESERVE = _ALERTS + """
+RESERVE = (
+    _ALERTS
+    + """
 local amount, force, n = tonumber(ARGV[1]), ARGV[2] == '1', #KEYS - 1
 local limits = {}
 for i = 1, n do
@@ -63,9 +65,12 @@ for i = 1, n do
 end
 return out
 """
+)
 
 # KEYS: settled marker, counters...  ARGV: delta, ttl, then the limit per counter.
-SETTLE = _ALERTS + """
+SETTLE = (
+    _ALERTS
+    + """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return {} end
 local delta, out = tonumber(ARGV[1]), {}
 for i = 2, #KEYS do
@@ -75,6 +80,7 @@ for i = 2, #KEYS do
 end
 return out
 """
+)
 
 
 def _applied(reply: list[Any], start: int, names: list[tuple[str, str]]) -> tuple[Applied, ...]:

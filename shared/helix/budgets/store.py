@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from helix.budgets.models import THRESHOLDS, LEVEL_CODES, Refusal
+from helix.budgets.models import LEVEL_CODES, THRESHOLDS, Refusal
 from helix.clock import SYSTEM_CLOCK, Clock
 
 

@@ -82,7 +82,13 @@ class ScalingDecision:
 
     @property
     def direction(self) -> str:
-        return "up" if self.desired > self.current else "down" if self.desired < self.current else "none"
+        return (
+            "up"
+            if self.desired > self.current
+            else "down"
+            if self.desired < self.current
+            else "none"
+        )
 
 
 def signals(policy: ScalingPolicy, metrics: ScalingMetrics, current: int) -> list[Signal]:
@@ -91,9 +97,18 @@ def signals(policy: ScalingPolicy, metrics: ScalingMetrics, current: int) -> lis
     pairs = [
         ("cpu_percent", metrics.cpu_percent, policy.target_cpu_percent, 1),
         ("memory_percent", metrics.memory_percent, policy.target_memory_percent, 1),
-        ("queue_depth_per_instance", metrics.queue_depth, policy.target_queue_depth_per_instance, per),
-        ("tokens_per_second_per_instance", metrics.tokens_per_second,
-         policy.target_tokens_per_second_per_instance, per),
+        (
+            "queue_depth_per_instance",
+            metrics.queue_depth,
+            policy.target_queue_depth_per_instance,
+            per,
+        ),
+        (
+            "tokens_per_second_per_instance",
+            metrics.tokens_per_second,
+            policy.target_tokens_per_second_per_instance,
+            per,
+        ),
         ("p95_latency_ms", metrics.p95_latency_ms, policy.target_p95_latency_ms, 1),
     ]
     return [

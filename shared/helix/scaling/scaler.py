@@ -86,9 +86,11 @@ class Scaler:
     def _decision(
         self, target_id: str, current: int, desired: int, reason: str, sig: Signal | None
     ) -> ScalingDecision:
+        at = self._clock.time()
+        if sig is None:
+            return ScalingDecision(target_id, current, desired, reason, at=at)
         return ScalingDecision(
-            target_id, current, desired, reason, sig and sig.metric, sig and sig.value,
-            sig and sig.target, self._clock.time(),
+            target_id, current, desired, reason, sig.metric, sig.value, sig.target, at
         )
 
     def _threshold(
@@ -134,7 +136,8 @@ class Scaler:
         desired = min(max(desired, p.min_instances), p.max_instances)
         reason = (
             f"{sig.metric} {sig.value:g} vs target {sig.target:g} recommends {rec}"
-            if sig else "no metric with a target"
+            if sig
+            else "no metric with a target"
         )
         if desired > rec:
             reason += f"; scale-down held at {desired} by the stabilization window"

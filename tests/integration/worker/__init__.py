@@ -1,0 +1,1 @@
+"""Integration tests of the worker: real SDKs against real local servers."""

@@ -1,0 +1,1 @@
+"""Test helpers shared across suites: fakes that speak real protocols."""
