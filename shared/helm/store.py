@@ -133,6 +133,10 @@ class Store:
         await pipe.execute()
         await self.publish_update("run", {"agent_id": agent_id, "metrics": metrics, "point": point})
 
+    async def get_metrics(self, agent_id: str) -> dict[str, Any]:
+        raw = await self._get_field(agent_id, "metrics")
+        return dict(json.loads(raw)) if raw else {}
+
     async def get_series(self, agent_id: str, count: int = SERIES_MAX) -> list[dict[str, Any]]:
         rows = await self.redis.lrange(self.key("series", agent_id), -count, -1)
         return [json.loads(r) for r in rows]

@@ -79,6 +79,7 @@ def start_stack(
     """Start ``helmctl up`` in ``workdir``; return once the gateway answers /healthz."""
     state_file, log_file = workdir / "stack.json", workdir / "helmctl.log"
     full_env = {**os.environ, **(env or {})}
+    log = log_file.open("wb")
     for var in ("HELM_KAFKA_BOOTSTRAP", "HELM_REDIS_URL"):
         if var not in (env or {}):
             full_env.pop(var, None)
@@ -95,10 +96,11 @@ def start_stack(
         ],
         cwd=workdir,
         env=full_env,
-        stdout=log_file.open("wb"),
+        stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
+    log.close()  # the child has its own descriptor
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if proc.poll() is not None:
