@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SRC    := shared services tests bench
+SRC    := shared services tests bench scripts
+WEB       := services/gateway/web
+DASHBOARD := services/gateway/static/vendor/VERSIONS.json
 
-.PHONY: help install run up down test test-unit test-integration test-e2e test-faults lint typecheck format bench soak clean
+.PHONY: help install run up down test test-unit test-integration test-e2e test-faults lint typecheck format bench soak clean dashboard test-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -16,7 +18,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create the virtual environment and install Helm with its dev tools
+install: $(STAMP) $(DASHBOARD) ## create the virtual environment and install Helm with its dev tools
+
+$(DASHBOARD): $(WEB)/package-lock.json $(WEB)/build.mjs
+	cd $(WEB) && npm ci --no-audit --no-fund && node build.mjs
+
+dashboard: $(DASHBOARD) ## vendor the dashboard's npm assets (uPlot) into services/gateway/static/vendor
+
+test-deps: ## Debian's chromium and prometheus for the e2e tests (installed only when missing)
+	@command -v chromium >/dev/null && command -v prometheus >/dev/null || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium prometheus; }
 
 run: install ## start the embedded stack (broker, Redis, all services) and print the dashboard URL
 	$(BIN)/helmctl up
@@ -49,7 +60,7 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff format $(SRC)
 
 typecheck: install ## mypy --strict
-	$(BIN)/mypy shared/helix shared/helm services tests bench
+	$(BIN)/mypy shared/helix shared/helm services tests bench scripts
 
 bench: install ## benchmarks, each beside its baseline in one run
 	$(BIN)/python -m bench

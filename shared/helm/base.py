@@ -47,7 +47,9 @@ class BaseApp:
         self.store = store or Store(settings.redis)
         health = HealthProbe({"redis": self.store.ping, "kafka": self.bus.ping})
         self.ops = (
-            None if ops_port is None else OpsServer(self.registry, health, "0.0.0.0", ops_port)
+            None
+            if ops_port is None
+            else OpsServer(self.registry, health, settings.ops_host, ops_port)
         )
 
     def client_id(self) -> str:

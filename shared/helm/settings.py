@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_config.toml")
@@ -43,18 +43,43 @@ class RedisSettings(BaseSettings):
     timeout_s: float = Field(2.0, gt=0, description="socket timeout for Redis calls")
 
 
-class CommonSettings(BaseSettings):
-    """What every service needs: broker, Redis, the hierarchy file and its ops port."""
+def _shared(name: str) -> AliasChoices:
+    """A shared setting keeps its ``HELM_`` name in every service's settings class."""
+    return AliasChoices(name, f"HELM_{name.upper()}")
 
-    model_config = SettingsConfigDict(env_prefix="HELM_", extra="ignore")
+
+class CommonSettings(BaseSettings):
+    """What every service needs: broker, Redis, the hierarchy file and its ops port.
+
+    Services subclass this with their own env prefix; the shared fields keep their ``HELM_*``
+    names through aliases, so ``HELM_LOG_LEVEL`` means the same thing to every service.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HELM_", extra="ignore", populate_by_name=True)
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
-    config_file: Path = Field(DEFAULT_CONFIG, description="hierarchy, agents and drift policy")
-    log_level: str = Field("INFO", description="logging level")
-    log_json: bool | None = Field(None, description="JSON logs (default: when not on a terminal)")
+    config_file: Path = Field(
+        DEFAULT_CONFIG,
+        validation_alias=_shared("config_file"),
+        description="hierarchy, agents and policies (TOML)",
+    )
+    ops_host: str = Field(
+        "127.0.0.1",
+        validation_alias=_shared("ops_host"),
+        description="address of /metrics and /healthz (0.0.0.0 in containers)",
+    )
+    log_level: str = Field(
+        "INFO", validation_alias=_shared("log_level"), description="logging level"
+    )
+    log_json: bool | None = Field(
+        None,
+        validation_alias=_shared("log_json"),
+        description="JSON logs (default: when not on a terminal)",
+    )
     anthropic_api_key: SecretStr | None = Field(
         default_factory=lambda: _secret(os.environ.get("ANTHROPIC_API_KEY")),
+        validation_alias=AliasChoices("anthropic_api_key", "ANTHROPIC_API_KEY"),
         description="Claude API key; without one workers use the offline provider",
     )
 
