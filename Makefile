@@ -38,7 +38,7 @@ up: ## the production-shaped stack with Docker Compose
 down: ## stop the Docker Compose stack
 	docker compose down
 
-test: install ## the whole test suite against a real broker and Redis
+test: install test-deps ## the whole test suite against a real broker and Redis
 	$(BIN)/python -m pytest tests -p no:cacheprovider
 
 test-unit: install ## unit tests only (no I/O)

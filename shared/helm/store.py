@@ -178,13 +178,13 @@ class Store:
         """Append to the capped incident stream once per event id; False if already there."""
         if not await self.first_time("incident", incident.event_id):
             return False
-        await self.redis.xadd(
+        stream_id = await self.redis.xadd(
             self.key("incidents"),
             {"json": incident.model_dump_json()},
             maxlen=INCIDENTS_MAX,
             approximate=True,
         )
-        await self.publish_update("incident", {"incident": incident.model_dump(mode="json")})
+        await self.publish_update("incident", {"id": stream_id, "incident": incident.model_dump(mode="json")})
         return True
 
     async def incidents(

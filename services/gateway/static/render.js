@@ -1,0 +1,101 @@
+// Renders the dashboard's panels from the state held in app.js. DOM built with textContent only.
+import { ago, duration, el, fmt, replace } from "./dom.js";
+
+const STATES = ["healthy", "paused", "recovering", "degraded"];
+
+export function stateBadge(state) {
+  const name = STATES.includes(state) ? state : "degraded";
+  return el("span", { class: `state ${name}`, "data-state": state, text: state || "unknown" });
+}
+
+export function renderHierarchy(box, hierarchy, agents) {
+  const byService = new Map();
+  for (const agent of Object.values(agents)) {
+    const sid = agent.meta.service_id;
+    if (!byService.has(sid)) byService.set(sid, []);
+    byService.get(sid).push(agent);
+  }
+  const names = new Map((hierarchy.services || []).map((s) => [s.id, s.name || s.id]));
+  for (const sid of names.keys()) if (!byService.has(sid)) byService.set(sid, []);
+  const org = hierarchy.org || {};
+  const services = [...byService.entries()].sort().map(([sid, list]) => el("li", {},
+    el("span", { text: `service ${names.get(sid) || sid}` }),
+    el("ul", {}, list.sort((a, b) => a.agent_id.localeCompare(b.agent_id)).map((a) =>
+      el("li", { "data-agent": a.agent_id }, stateBadge(a.status.state), " ", a.agent_id)))));
+  replace(box, el("div", { class: "tree" },
+    el("ul", {}, el("li", {}, el("span", { text: `org ${org.name || org.id || "default"}` }),
+      el("ul", {}, services)))));
+}
+
+const COLUMNS = [
+  ["runs/min", (m) => fmt(m.requests_per_minute)],
+  ["tokens/run", (m) => fmt(m.tokens_per_run, 0)],
+  ["confidence", (m) => fmt(m.confidence, 2)],
+  ["retries", (m) => fmt(m.retries, 0)],
+  ["p95 ms", (m) => fmt(m.latency_p95_ms, 0)],
+  ["$/hour", (m) => fmt(m.cost_per_hour, 4)],
+];
+
+export function metricsTable(agent) {
+  const m = agent.metrics || {};
+  const provider = m.provider || agent.meta.provider || "–";
+  const instances = Object.keys(agent.instances || {}).length;
+  const head = [...COLUMNS.map(([t]) => t), "instances", "provider"];
+  const cells = [...COLUMNS.map(([, f]) => el("td", { text: f(m) })), el("td", { text: instances }),
+    el("td", { class: provider === "offline" ? "offline" : "", text: provider })];
+  return el("table", { class: "metrics" },
+    el("thead", {}, el("tr", {}, head.map((h) => el("th", { text: h })))),
+    el("tbody", {}, el("tr", {}, cells)));
+}
+
+export function instancesLine(agent) {
+  const rows = Object.entries(agent.instances || {});
+  if (!rows.length) return el("div", { class: "instances", text: "no instances reporting" });
+  return el("div", { class: "instances" }, "instances: ", rows.map(([id, d], i) => [
+    i ? ", " : "", `${id} (${d.state || "?"}, pid ${fmt(d.pid)}, cpu ${fmt(d.cpu_percent)}%)`]));
+}
+
+export function statusLine(agent) {
+  const s = agent.status, c = agent.control;
+  const parts = [s.reason ? `reason: ${s.reason}` : "", `since ${ago(s.since)}`,
+    s.attempts ? `recovery attempts ${s.attempts}` : "", c.paused ? "desired: paused" : "",
+    c.probe ? "probing" : "", agent.anomaly && agent.anomaly.until > Date.now() / 1000
+      ? `anomaly active for ${duration(agent.anomaly.until - Date.now() / 1000)}` : ""];
+  return el("div", { class: "reason", text: parts.filter(Boolean).join(" · ") });
+}
+
+export function renderIncident(item, onAck) {
+  const inc = item.incident;
+  const acked = item.ack
+    ? el("span", { text: `acked by ${item.ack.actor}` })
+    : el("button", { type: "button", disabled: item.id ? null : true, onclick: () => onAck(item) },
+      "Acknowledge");
+  return el("li", { class: `${inc.severity}${item.ack ? " acked" : ""}`, "data-kind": inc.kind },
+    el("div", { class: "meta" },
+      el("span", { class: `sev ${inc.severity}`, text: inc.severity }),
+      el("span", { text: `${inc.scope} ${inc.scope_id}` }),
+      el("span", { text: new Date(inc.ts * 1000).toLocaleTimeString() }), acked),
+    el("div", { class: "text", text: inc.message }),
+    el("div", { class: "meta" }, el("span", { text: `by ${inc.actor}` }),
+      inc.state_to ? el("span", { text: `${inc.state_from || "?"} → ${inc.state_to}` }) : null));
+}
+
+export function renderIntervention(box, item) {
+  if (!item) { replace(box, "none yet"); return; }
+  const inc = item.incident;
+  replace(box, el("div", {}, el("span", { class: `sev ${inc.severity}`, text: inc.kind }), " ",
+    el("span", { text: `${inc.scope_id}: ${inc.message}` }),
+    el("div", { class: "muted", text: `${inc.actor}, ${ago(inc.ts)}` })));
+}
+
+export function renderBudgets(box, budgets) {
+  if (!budgets.length) { replace(box, "no budgets set"); return; }
+  const now = Date.now() / 1000;
+  replace(box, budgets.map((b) => el("div", { class: "gauge" },
+    el("div", { text: `${b.scope} ${b.scope_id} ${b.period}: ${b.used} / ${b.limit}` }),
+    el("div", { class: "bar" }, el("div", {
+      class: `fill ${b.alert_level}`,
+      style: `width:${Math.min(100, Math.round(b.utilization * 100))}%`,
+    })),
+    el("div", { class: "muted", text: `resets in ${duration(b.resets_at - now)}` }))));
+}
