@@ -18,13 +18,18 @@ from typing import Any
 import psutil
 from prometheus_client import CollectorRegistry
 
+from helix import TokenCounter
 from helm import contracts as c
 from helm.base import BaseApp
-from helm.bus import Bus
+from helm.budgets import budget_manager
+from helm.bus import Bus, Consumer
+from helm.client import AgentSpec, load_client
 from helm.config import AgentConfig, ConfigError, load_config
 from helm.runner import sleep_or_stop
+from helm.state import AgentMeta
 from helm.store import Store
 from services.worker import builtin
+from services.worker.budget import BudgetGate
 from services.worker.control import ControlState
 from services.worker.data import Generator
 from services.worker.handlers import AgentFn, Identity, answer_for, execute, plan
@@ -66,7 +71,12 @@ class WorkerApp(BaseApp):
         )
         self.ws = settings
         self.config = load_config(settings.config_file)
-        agent = agent_config or self.config.agent(settings.agent)
+        self.spec = load_client(settings.app).agents.get(settings.agent) if settings.app else None
+        if settings.app and self.spec is None:
+            raise ConfigError(f"{settings.app} registers no agent {settings.agent!r}")
+        agent = agent_config or (
+            _config_of(self.spec) if self.spec else self.config.agent(settings.agent)
+        )
         if agent is None:
             raise ConfigError(f"agent {settings.agent!r} is not in {settings.config_file}")
         self.agent = agent
@@ -74,8 +84,12 @@ class WorkerApp(BaseApp):
         self.topics = (*c.FIXED_TOPICS, c.tasks_topic(agent.id))
         self.provider = provider or make_provider(settings)
         self.state = ControlState(agent.id)
+        self.gate = BudgetGate(
+            budget_manager(self.store), self.ident, self.config.org.id, TokenCounter()
+        )
         self.metrics = WorkerMetrics(self.registry)
         self.agent_fn, self.chat_fn = self._functions(agent, agent_fn, chat_fn, settings)
+        self.control_consumer: Consumer | None = None
         self.runs_total = 0
         self.in_flight = 0
         self.process = psutil.Process()
@@ -89,6 +103,13 @@ class WorkerApp(BaseApp):
     ) -> tuple[AgentFn | None, AgentFn]:
         if agent_fn is not None or chat_fn is not None:
             return agent_fn, chat_fn or agent_fn  # type: ignore[return-value]
+        if self.spec is not None:
+            spec = self.spec
+
+            async def user(ctx: Any) -> str:
+                return await spec(str(ctx.notes.get("query", "")), ctx)
+
+            return None, user
         seed = s.seed if s.seed is not None else zlib.crc32(s.instance_id.encode())
         work: builtin.Classifier | builtin.Processor
         if agent.kind == "classifier":
@@ -107,6 +128,10 @@ class WorkerApp(BaseApp):
 
     async def start(self) -> None:
         await super().start()
+        if self.spec is not None:
+            await self.store.join_hierarchy(
+                _meta_of(self.spec, self.agent, self.ws.app, self.provider.name, self.config.org.id)
+            )
         await self.reconcile()
         log.info(
             "worker %s for agent %s (service %s) on provider %s",
@@ -124,7 +149,9 @@ class WorkerApp(BaseApp):
         self.metrics.paused.labels(self.agent.id).set(1 if control.paused else 0)
 
     def loops(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
-        control = self.bus.consumer([c.CONTROL], None, self.on_command, from_latest=True)
+        control = self.control_consumer = self.bus.consumer(
+            [c.CONTROL], None, self.on_command, from_latest=True
+        )
         tasks = self.bus.consumer(
             [c.tasks_topic(self.agent.id)], f"worker.{self.agent.id}", self.on_task
         )
@@ -146,7 +173,7 @@ class WorkerApp(BaseApp):
                 await sleep_or_stop(stop, self.agent.run_interval_s)
 
     async def run_once(self, fn: AgentFn, task: c.TaskRequested | None = None) -> c.RunCompleted:
-        ctx = plan(self.agent, self.state, self.ident, self.provider, None)
+        ctx = plan(self.agent, self.state, self.ident, self.provider, self.gate)
         if task is not None:
             ctx.notes["query"] = task.input
         self.in_flight += 1
@@ -216,6 +243,35 @@ class WorkerApp(BaseApp):
     async def stop(self) -> None:
         await self.provider.close()
         await super().stop()
+
+
+def _config_of(spec: AgentSpec) -> AgentConfig:
+    helix = spec.helix
+    return AgentConfig(
+        id=spec.name,
+        service=spec.service,
+        kind="custom",
+        model=spec.model,
+        max_tokens=spec.max_tokens,
+        run_interval_s=0,
+        min_instances=int(helix.get("min_instances", 1)),
+        max_instances=int(helix.get("max_instances", max(1, int(helix.get("min_instances", 1))))),
+    )
+
+
+def _meta_of(spec: AgentSpec, agent: AgentConfig, app: str, provider: str, org: str) -> AgentMeta:
+    return AgentMeta(
+        agent_id=agent.id,
+        org_id=org,
+        service_id=agent.service,
+        kind="custom",
+        model=agent.model,
+        provider=provider,
+        min_instances=agent.min_instances,
+        max_instances=agent.max_instances,
+        app=app,
+        helix=spec.helix,
+    )
 
 
 def build_app(settings: WorkerSettings, **kwargs: Any) -> WorkerApp:

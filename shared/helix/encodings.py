@@ -14,7 +14,7 @@ import base64
 import functools
 import gzip
 import hashlib
-import importlib.resources
+import importlib.util
 import os
 import threading
 import types
@@ -39,8 +39,11 @@ def _candidate_files(name: str) -> list[Path]:
     custom = os.environ.get("HELIX_ENCODINGS_DIR")
     if custom:
         found += [Path(custom) / f"{name}.tiktoken", Path(custom) / f"{name}.tiktoken.gz"]
-    data = importlib.resources.files("bpe_openai.data")
-    found.append(Path(str(data / f"{name}.tiktoken.gz")))
+    # Locate the wheel's data without importing bpe_openai: its __init__ builds every encoding
+    # through a deprecated importlib.resources call, which is slow and warns.
+    spec = importlib.util.find_spec("bpe_openai")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found.append(Path(location) / "data" / f"{name}.tiktoken.gz")
     return found
 
 

@@ -212,8 +212,7 @@ class Consumer:
             kafka.subscribe(topics)
         await kafka.start()
         try:
-            if self.from_latest:
-                await kafka.seek_to_end()
+            await self._settle_positions(kafka, stop)
             self.ready.set()
             while not stop.is_set():
                 batch = await kafka.getmany(timeout_ms=200, max_records=500)
@@ -224,6 +223,22 @@ class Consumer:
         finally:
             self._kafka = None
             await kafka.stop()
+
+    async def _settle_positions(self, kafka: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Wait for an assignment and resolve every position, so ``ready`` means "reading".
+
+        A consumer without a group starts at the end; until its positions are resolved, a
+        message produced meanwhile could fall before them unseen.
+        """
+        if self.group is not None:
+            return
+        deadline = asyncio.get_running_loop().time() + 30
+        while not kafka.assignment() and not stop.is_set():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no partitions assigned for {self.bases}")
+            await asyncio.sleep(0.01)
+        for tp in kafka.assignment():
+            await kafka.position(tp)
 
     async def _handle_records(
         self, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event

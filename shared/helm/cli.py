@@ -26,7 +26,35 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--run-dir", type=Path, default=Path(".helm/run"), help="logs of the embedded servers"
     )
+    worker = sub.add_parser(
+        "worker", help="run one instance of an agent you registered with @client.agent"
+    )
+    worker.add_argument("app", help="MODULE:CLIENT, the HelmClient your agents are registered on")
+    worker.add_argument("--agent", required=True, help="the agent's name")
+    worker.add_argument("--instance-id", help="this instance's id (default: host and pid)")
     return parser
+
+
+def _worker(args: argparse.Namespace) -> None:
+    """Check the agent exists, then become ``python -m services.worker`` for it."""
+    import os
+
+    from helm.client import load_client
+
+    sys.path.insert(0, os.getcwd())
+    try:
+        client = load_client(args.app)
+    except (ImportError, ValueError) as exc:
+        sys.exit(f"helmctl worker: cannot load {args.app}: {exc}")
+    if args.agent not in client.agents:
+        sys.exit(
+            f"helmctl worker: {args.app} has no agent {args.agent!r}; it has {sorted(client.agents)}"
+        )
+    env = {**os.environ, "HELM_WORKER_APP": args.app, "HELM_WORKER_AGENT": args.agent}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
+    if args.instance_id:
+        env["HELM_WORKER_INSTANCE_ID"] = args.instance_id
+    os.execvpe(sys.executable, [sys.executable, "-m", "services.worker"], env)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
             state_file=args.state_file, gateway_port=args.port, run_dir=args.run_dir
         )
         sys.exit(asyncio.run(up(options)))
+    if args.command == "worker":
+        _worker(args)
 
 
 if __name__ == "__main__":

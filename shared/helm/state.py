@@ -100,6 +100,8 @@ class AgentMeta(BaseModel):
     provider: str = "offline"
     min_instances: int = 1
     max_instances: int = 1
+    app: str = Field("", description="module:client of a user agent, for starting instances")
+    helix: dict[str, float | int] = Field(default_factory=dict, description="runtime settings")
 
 
 class AgentView(BaseModel):

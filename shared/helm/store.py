@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from helm.contracts import IncidentRecorded
 from helm.settings import RedisSettings
@@ -70,6 +71,31 @@ class Store:
         pipe.sadd(self.key("agents"), meta.agent_id)
         pipe.hset(self.key("agent", meta.agent_id), "meta", meta.model_dump_json())
         await pipe.execute()
+
+    async def join_hierarchy(self, meta: AgentMeta) -> None:
+        """Add an agent (and its service, if new) to the hierarchy; safe under concurrency."""
+        key = self.key("hierarchy")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    tree = (
+                        json.loads(raw)
+                        if raw
+                        else {"org": {"id": meta.org_id, "name": meta.org_id}, "services": []}
+                    )
+                    if not _place(tree, meta):
+                        await pipe.unwatch()
+                        break
+                    pipe.multi()
+                    pipe.set(key, json.dumps(tree))
+                    await pipe.execute()
+                    await self.publish_update("hierarchy", {"hierarchy": tree})
+                    break
+                except WatchError:
+                    continue
+        await self.put_meta(meta)
 
     async def agent_ids(self) -> list[str]:
         return sorted(await self.redis.smembers(self.key("agents")))
@@ -184,7 +210,9 @@ class Store:
             maxlen=INCIDENTS_MAX,
             approximate=True,
         )
-        await self.publish_update("incident", {"id": stream_id, "incident": incident.model_dump(mode="json")})
+        await self.publish_update(
+            "incident", {"id": stream_id, "incident": incident.model_dump(mode="json")}
+        )
         return True
 
     async def incidents(
@@ -194,6 +222,19 @@ class Store:
         end = f"({before}" if before else "+"
         rows = await self.redis.xrevrange(self.key("incidents"), max=end, min="-", count=count)
         return [(rid, IncidentRecorded.model_validate_json(f["json"])) for rid, f in rows]
+
+
+def _place(tree: dict[str, Any], meta: AgentMeta) -> bool:
+    """Put the agent under its service in ``tree``; False if it is already there."""
+    services = tree.setdefault("services", [])
+    service = next((s for s in services if s.get("id") == meta.service_id), None)
+    if service is None:
+        service = {"id": meta.service_id, "name": meta.service_id, "agents": []}
+        services.append(service)
+    if meta.agent_id in service.setdefault("agents", []):
+        return False
+    service["agents"].append(meta.agent_id)
+    return True
 
 
 def _view(agent_id: str, fields: dict[str, str]) -> AgentView:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from helm import contracts as c
@@ -39,6 +40,9 @@ async def test_an_injected_anomaly_is_detected_paused_recovered_and_logged(
     try:
         async with running(*apps):
             await eventually(lambda: _runs_at_least(store, 8), 30, what="a warm baseline")
+            control = apps[3].control_consumer
+            assert control is not None
+            await asyncio.wait_for(control.ready.wait(), 20)
             await bus.publish(
                 c.CONTROL,
                 c.InjectAnomaly(agent_id="classifier", duration_s=3, actor="operator:test"),

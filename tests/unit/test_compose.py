@@ -40,14 +40,21 @@ def _port(name: str, service: dict[str, Any]) -> int:
 
 
 def _targets() -> set[str]:
-    return {t for job in PROMETHEUS["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    return {
+        t
+        for job in PROMETHEUS["scrape_configs"]
+        for sc in job["static_configs"]
+        for t in sc["targets"]
+    }
 
 
 def test_every_helm_service_is_there_from_one_image() -> None:
     kinds = {"worker" if n.startswith("worker") else n for n in HELM}
     assert kinds == {"gateway", "observer", "governor", "runtime", "worker"}
     assert all(s["build"] == "." for s in HELM.values())
-    assert {"classifier", "processor"} <= {s["environment"].get("HELM_WORKER_AGENT") for s in HELM.values()}
+    assert {"classifier", "processor"} <= {
+        s["environment"].get("HELM_WORKER_AGENT") for s in HELM.values()
+    }
 
 
 @pytest.mark.parametrize("name", sorted(HELM))

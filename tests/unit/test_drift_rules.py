@@ -14,7 +14,7 @@ def run(
 ) -> RunCompleted:
     return RunCompleted(
         agent_id="a", input_tokens=tokens, confidence=confidence, retries=retries, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def feed(w: AgentWindow, runs: list[RunCompleted]) -> list[str]:

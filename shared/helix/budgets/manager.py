@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ORG = "default"
 # How long a settled reservation id is remembered (settling twice within it changes nothing).
 SETTLE_MARKER_TTL = 86_400
+_Cached = tuple[float, float, list[Candidate]]  # valid from, valid until, candidates
 AlertCallback = Callable[[BudgetAlert], Awaitable[None] | None]
 
 
@@ -45,6 +46,7 @@ class TokenBudgetManager:
         self.store = store
         self._clock = clock
         self._callbacks: list[AlertCallback] = []
+        self._candidate_cache: dict[tuple[str | None, str | None, str], _Cached] = {}
 
     def on_alert(self, callback: AlertCallback) -> None:
         """Call ``callback`` (sync or async) for every alert this process fires."""
@@ -176,15 +178,26 @@ class TokenBudgetManager:
     def _candidates(
         self, agent_id: str | None, service_id: str | None, org_id: str, now: float
     ) -> list[Candidate]:
+        # Keys change only at period boundaries (the next hour at the latest), so the list is
+        # reused until then: building it costs more than the Redis round trip otherwise.
+        cache_key = (agent_id, service_id, org_id)
+        cached = self._candidate_cache.get(cache_key)
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
         scopes = [(BudgetScope.ORGANIZATION, org_id)]
         scopes += [(BudgetScope.SERVICE, service_id)] if service_id else []
         scopes += [(BudgetScope.AGENT, agent_id)] if agent_id else []
-        return [
+        found = [
             Candidate(bid, self._counter_key(bid, period, now), counter_ttl(period, now))
             for scope, sid in scopes
             for period in TokenPeriod
             for bid in [budget_id(scope, sid, period)]
         ]
+        start, end = period_bounds(TokenPeriod.HOURLY, now)
+        if len(self._candidate_cache) > 10_000:
+            self._candidate_cache.clear()
+        self._candidate_cache[cache_key] = (start.timestamp(), end.timestamp(), found)
+        return found
 
     @staticmethod
     def _counter_key(bid: str, period: TokenPeriod, now: float) -> str:

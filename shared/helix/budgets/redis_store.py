@@ -22,7 +22,7 @@ _ALERTS = """
 local function fire(key, used, limit)
   local out, util, ttl = {}, 1.0, redis.call('TTL', key)
   if limit > 0 then util = used / limit end
-  local levels = {{3, 1.0}, {2, 0.95}, {1, 0.8}}
+  local levels = {{1, 0.8}, {2, 0.95}, {3, 1.0}}
   for _, lv in ipairs(levels) do
     if util >= lv[2] and redis.call('SET', key .. ':alert:' .. lv[1], '1', 'NX', 'EX',
         math.max(ttl, 1)) then
@@ -31,11 +31,10 @@ local function fire(key, used, limit)
   end
   return out
 end
-local function applied(out, i, key, limit)
-  local used = tonumber(redis.call('GET', key) or '0')
+-- One string per applied counter, "index:limit:used:fired codes", to keep replies short.
+local function applied(out, i, key, limit, used)
   local fired = fire(key, used, limit)
-  table.insert(out, i); table.insert(out, limit); table.insert(out, used)
-  table.insert(out, table.concat(fired, ','))
+  table.insert(out, string.format('%d:%d:%d:%s', i, limit, used, table.concat(fired, ',')))
 end
 """
 
@@ -58,9 +57,9 @@ end
 local out = {1}
 for i = 1, n do
   if limits[i] then
-    redis.call('INCRBY', KEYS[i + 1], amount)
-    if redis.call('TTL', KEYS[i + 1]) < 0 then redis.call('EXPIRE', KEYS[i + 1], ARGV[2 + 2 * i]) end
-    applied(out, i, KEYS[i + 1], limits[i])
+    local used = redis.call('INCRBY', KEYS[i + 1], amount)
+    if used == amount then redis.call('EXPIRE', KEYS[i + 1], ARGV[2 + 2 * i]) end
+    applied(out, i, KEYS[i + 1], limits[i], used)
   end
 end
 return out
@@ -74,9 +73,9 @@ SETTLE = (
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return {} end
 local delta, out = tonumber(ARGV[1]), {}
 for i = 2, #KEYS do
-  redis.call('INCRBY', KEYS[i], delta)
+  local used = redis.call('INCRBY', KEYS[i], delta)
   if redis.call('TTL', KEYS[i]) < 0 then redis.call('EXPIRE', KEYS[i], ARGV[2]) end
-  applied(out, i - 1, KEYS[i], tonumber(ARGV[i + 1]))
+  applied(out, i - 1, KEYS[i], tonumber(ARGV[i + 1]), used)
 end
 return out
 """
@@ -85,10 +84,11 @@ return out
 
 def _applied(reply: list[Any], start: int, names: list[tuple[str, str]]) -> tuple[Applied, ...]:
     out = []
-    for j in range(start, len(reply), 4):
-        budget, key = names[int(reply[j]) - 1]
-        codes = tuple(int(c) for c in _text(reply[j + 3]).split(",") if c)
-        out.append(Applied(budget, key, int(reply[j + 1]), int(reply[j + 2]), codes))
+    for item in reply[start:]:
+        index, limit, used, fired = _text(item).split(":")
+        budget, key = names[int(index) - 1]
+        codes = tuple(int(c) for c in fired.split(",") if c)
+        out.append(Applied(budget, key, int(limit), int(used), codes))
     return tuple(out)
 
 

@@ -57,7 +57,7 @@ class BudgetStore(Protocol):
 def crossed(used: int, limit: int) -> list[int]:
     """Codes of every alert threshold that ``used`` has reached."""
     utilization = used / limit if limit > 0 else 1.0
-    return [LEVEL_CODES[level] for level, t in THRESHOLDS if utilization >= t]
+    return sorted(LEVEL_CODES[level] for level, t in THRESHOLDS if utilization >= t)
 
 
 class MemoryBudgetStore:
