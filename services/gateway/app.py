@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import socket
 from collections.abc import Coroutine, Generator
 from typing import Any
@@ -59,7 +58,8 @@ class GatewayApp(BaseApp):
         super().__init__(settings, ops_port=None, bus=bus, store=store, registry=registry)
         self.gs = settings
         self.metrics = GatewayMetrics(self.registry)
-        prefix = settings.budget_key_prefix or os.environ.get("HELIX_KEY_PREFIX", "helix:")
+        # Budgets live under Helm's Redis prefix, where the workers reserve and settle them.
+        prefix = settings.budget_key_prefix or self.store.prefix
         health = HealthProbe(
             {"redis": self.store.ping, "kafka": self.bus.ping}, ttl_s=settings.health_ttl_s
         )

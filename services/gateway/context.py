@@ -17,6 +17,7 @@ from services.gateway.chat import ReplyWaiter, TokenBucket
 from services.gateway.errors import ApiError
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.settings import GatewaySettings
+from services.gateway.snapshot import Snapshot
 
 
 @dataclass
@@ -32,6 +33,15 @@ class Gateway:
     waiter: ReplyWaiter = field(default_factory=ReplyWaiter)
     limiter: TokenBucket = field(default_factory=lambda: TokenBucket(30.0, 5))
     _topics: set[str] = field(default_factory=set)
+    snapshot: Snapshot = field(init=False)
+
+    def __post_init__(self) -> None:
+        async def build() -> bytes:
+            from services.gateway import queries
+
+            return (await queries.state(self)).model_dump_json().encode()
+
+        self.snapshot = Snapshot(build, self.settings.state_cache_s)
 
     async def ensure_topic(self, base: str) -> None:
         """Create a topic once per process before the first publish to it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from helm import contracts as c
@@ -69,9 +69,15 @@ def _why(body: Reason | None) -> str:
     return body.reason if body is not None else ""
 
 
-@router.get("/state", tags=["state"], summary="Hierarchy, every agent, recent incidents")
-async def get_state(gw: GW) -> StateOut:
-    return await queries.state(gw)
+@router.get(
+    "/state",
+    tags=["state"],
+    summary="Hierarchy, every agent, recent incidents",
+    response_model=StateOut,
+    responses={200: {"content": {"application/json": {}}}},
+)
+async def get_state(gw: GW) -> Response:
+    return Response(await gw.snapshot.get(), media_type="application/json")
 
 
 @router.get("/agents", tags=["agents"], summary="Every agent with its state and metrics")

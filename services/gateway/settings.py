@@ -40,7 +40,11 @@ class GatewaySettings(CommonSettings):
     )
     poll_interval_s: float = Field(2.0, gt=0, description="instances and budgets refresh period")
     budget_key_prefix: str | None = Field(
-        None, description="Redis prefix of Helix budgets (default: HELIX_KEY_PREFIX or helix:)"
+        None,
+        description="Redis prefix of the token budgets (default: HELM_REDIS_PREFIX, shared with the workers)",
+    )
+    state_cache_s: float = Field(
+        1.0, ge=0, le=60, description="GET /state is rebuilt at most this often (0: every request)"
     )
     health_ttl_s: float = Field(3.0, ge=0, description="how long a /healthz verdict is cached")
 

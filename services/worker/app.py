@@ -90,6 +90,7 @@ class WorkerApp(BaseApp):
         self.metrics = WorkerMetrics(self.registry)
         self.agent_fn, self.chat_fn = self._functions(agent, agent_fn, chat_fn, settings)
         self.control_consumer: Consumer | None = None
+        self.pending_acks: set[asyncio.Future[Any]] = set()
         self.runs_total = 0
         self.in_flight = 0
         self.process = psutil.Process()
@@ -185,11 +186,23 @@ class WorkerApp(BaseApp):
         finally:
             self.in_flight -= 1
             self.metrics.in_flight.labels(self.agent.id).dec()
-        await self.bus.publish(c.TELEMETRY, result.event)
+        self._track_ack(await self.bus.publish_soon(c.TELEMETRY, result.event))
         self._observe(result.event)
         if task is not None and (reply := answer_for(task, result)) is not None:
             await self.bus.publish(c.REPLIES, reply)
         return result.event
+
+    def _track_ack(self, ack: asyncio.Future[Any]) -> None:
+        """Telemetry is acknowledged in the background so the next run need not wait for it;
+        a failed delivery is logged with the run id, never dropped silently."""
+        self.pending_acks.add(ack)
+        ack.add_done_callback(self._acked)
+
+    def _acked(self, ack: asyncio.Future[Any]) -> None:
+        self.pending_acks.discard(ack)
+        if not ack.cancelled() and ack.exception() is not None:
+            self.metrics.telemetry_failures.labels(self.agent.id).inc()
+            log.error("telemetry not delivered: %r", ack.exception())
 
     def _observe(self, ev: c.RunCompleted) -> None:
         self.runs_total += 1
@@ -241,6 +254,8 @@ class WorkerApp(BaseApp):
             await self.reconcile()
 
     async def stop(self) -> None:
+        if self.pending_acks:
+            await asyncio.wait(list(self.pending_acks), timeout=10)
         await self.provider.close()
         await super().stop()
 

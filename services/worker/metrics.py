@@ -35,6 +35,12 @@ class WorkerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.telemetry_failures = Counter(
+            "helm_worker_telemetry_failures_total",
+            "Runs whose telemetry the broker did not take",
+            ["agent"],
+            registry=registry,
+        )
         self.paused = Gauge(
             "helm_worker_paused", "1 while the agent is paused", ["agent"], registry=registry
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import time
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -40,6 +41,7 @@ Position = tuple[str, int, int]
 BatchHandler = Callable[[list[Any], Position], Awaitable[None]]
 # Where to resume a newly assigned partition (None: the group's committed offset).
 ResumeFrom = Callable[[str, int], Awaitable[int | None]]
+LAG_EVERY_S = 5.0
 TRANSIENT = (ConnectionError, TimeoutError, OSError, RedisConnectionError, RedisTimeoutError)
 
 
@@ -112,6 +114,20 @@ class Bus:
         topic = self.topic(base_topic)
         await self._producer.send_and_wait(topic, value, key=key.encode() if key else None)
         self.metrics.published.labels(base_topic).inc()
+
+    async def publish_soon(self, base_topic: str, message: BaseModel) -> asyncio.Future[Any]:
+        """Queue one message in the producer's batch and return the future of its acknowledgement.
+
+        For hot paths that must not wait a broker round trip per message; the caller keeps the
+        future and awaits it later (the producer still retries and still asks for acks=all).
+        """
+        if self._producer is None:
+            raise RuntimeError("bus not started")
+        future = await self._producer.send(
+            self.topic(base_topic), codec.encode(message), key=codec.key_for(message).encode()
+        )
+        self.metrics.published.labels(base_topic).inc()
+        return future  # type: ignore[no-any-return]
 
     async def publish_many(self, base_topic: str, messages: Sequence[BaseModel]) -> None:
         """Send several messages, batched by the producer, and wait for all acknowledgements."""
@@ -214,12 +230,16 @@ class Consumer:
         try:
             await self._settle_positions(kafka, stop)
             self.ready.set()
+            next_lag = 0.0
             while not stop.is_set():
                 batch = await kafka.getmany(timeout_ms=200, max_records=500)
                 for records in batch.values():
                     await self._handle_records(records, stop)
                 if batch and self.group is not None:
                     await kafka.commit()
+                if self.group is not None and time.monotonic() >= next_lag:
+                    next_lag = time.monotonic() + LAG_EVERY_S
+                    self.bus.metrics.lag.labels(self.group).set(await self.lag())
         finally:
             self._kafka = None
             await kafka.stop()
