@@ -68,10 +68,25 @@ def _default(field: Any) -> str:
     return f"`{value}`" if str(value) else '`""`'
 
 
+def table() -> str:
+    lines = ["| variable | used by | default | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{var}` | {who} | {default} | {text} |" for var, who, default, text in rows()]
+    return "\n".join(lines)
+
+
+def update(path: Path) -> None:
+    """Replace the table between the settings markers of ``path``."""
+    text = path.read_text()
+    start = text.index("\n", text.index("<!-- settings:start")) + 1
+    end = text.index("<!-- settings:end -->")
+    path.write_text(text[:start] + table() + "\n" + text[end:])
+
+
 def main() -> None:
-    sys.stdout.write("| variable | used by | default | meaning |\n|---|---|---|---|\n")
-    for var, who, default, text in rows():
-        sys.stdout.write(f"| `{var}` | {who} | {default} | {text} |\n")
+    if len(sys.argv) == 3 and sys.argv[1] == "--update":
+        update(Path(sys.argv[2]))
+    else:
+        sys.stdout.write(table() + "\n")
 
 
 if __name__ == "__main__":
