@@ -65,5 +65,8 @@ typecheck: install ## mypy --strict
 bench: install ## benchmarks, each beside its baseline in one run
 	$(BIN)/python -m bench
 
+soak: install ## a 10-minute sustained load on the whole stack (not in CI); report in bench/results/soak.md
+	$(BIN)/python -m bench.soak --minutes $${SOAK_MINUTES:-10} --agents $${SOAK_AGENTS:-100} --rate $${SOAK_RATE:-2000}
+
 clean: ## remove the virtual environment and run files
 	rm -rf $(VENV) .helm
