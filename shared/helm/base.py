@@ -20,6 +20,7 @@ from helm import contracts as c
 from helm.bus import Bus
 from helm.metrics import BusMetrics, new_registry
 from helm.ops import HealthProbe, OpsServer
+from helm.runner import sleep_or_stop
 from helm.settings import CommonSettings
 from helm.store import Store
 
@@ -65,6 +66,30 @@ class BaseApp:
 
     def loops(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
         return []
+
+    def system_loops(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        """Loops every service runs besides its own: the topic watchdog."""
+        return [self.watch_topics(stop)]
+
+    async def watch_topics(self, stop: asyncio.Event, every_s: float = 5.0) -> None:
+        """Recreate this service's topics if the broker lost them (an in-memory broker restarted).
+
+        Consumers and producers reconnect by themselves; without their topics they would wait on
+        auto-creation (which the embedded broker does with its own defaults), so the service puts
+        them back as it created them at start, and says so.
+        """
+        while not await sleep_or_stop(stop, every_s):
+            try:
+                missing = await self.bus.missing_topics(self.topics)
+            except Exception as exc:
+                log.warning("cannot read the broker's topics: %r", exc)
+                continue
+            if missing:
+                log.warning(
+                    "the broker lost topics %s (restarted?); recreating them", ", ".join(missing)
+                )
+                await self.bus.ensure_topics(missing)
+                self.bus.metrics.topics_recreated.inc(len(missing))
 
     async def stop(self) -> None:
         """Close in reverse order of start; one failing step does not skip the others."""

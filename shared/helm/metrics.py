@@ -32,6 +32,11 @@ class BusMetrics:
             ["topic"],
             registry=registry,
         )
+        self.topics_recreated = Counter(
+            "helm_bus_topics_recreated_total",
+            "Topics recreated after the broker lost them",
+            registry=registry,
+        )
         self.lag = Gauge(
             "helm_bus_consumer_lag_messages",
             "Messages behind the end of the topic",

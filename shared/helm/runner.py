@@ -36,6 +36,7 @@ def install_stop(stop: asyncio.Event) -> None:
 class Service(Protocol):
     async def start(self) -> None: ...
     def loops(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]: ...
+    def system_loops(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]: ...
     async def stop(self) -> None: ...
 
 
@@ -71,7 +72,7 @@ async def serve(build: Callable[[], Service]) -> None:
     service = build()
     await service.start()
     try:
-        await run_loops(service.loops(stop), stop)
+        await run_loops(service.loops(stop) + service.system_loops(stop), stop)
     finally:
         await service.stop()
 
