@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import time
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -85,6 +85,14 @@ class Bus:
         if self._producer is None:
             raise RuntimeError("bus not started")
         await self._producer.client.fetch_all_metadata()
+
+    async def missing_topics(self, bases: Iterable[str]) -> list[str]:
+        """Which of these topics the broker does not have (metadata only: nothing is created)."""
+        if self._producer is None:
+            raise RuntimeError("bus not started")
+        metadata = await self._producer.client.fetch_all_metadata()
+        present = set(metadata.topics())
+        return [b for b in bases if self.topic(b) not in present]
 
     async def ensure_topics(self, bases: Iterable[str]) -> None:
         """Create the topics (ignoring those that exist); never rely on auto-creation."""
