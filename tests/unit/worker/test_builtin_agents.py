@@ -27,6 +27,7 @@ async def test_a_normal_classifier_run_is_clean_and_confident() -> None:
     _, ev = await run_classifier(ControlState("classifier"))
     assert ev.outcome == "ok" and ev.retries == 0 and ev.malformed == 0  # type: ignore[attr-defined]
     assert ev.batch_size == 5 and ev.provider == "offline"  # type: ignore[attr-defined]
+    assert ev.cost == 0.0  # type: ignore[attr-defined]  # nobody is billed for the offline provider
     assert 0.7 <= ev.confidence <= 1.0  # type: ignore[attr-defined]
     assert ev.input_tokens > 100 and ev.output_tokens > 20  # type: ignore[attr-defined]
 
