@@ -14,7 +14,8 @@ import pytest
 from helix import accounting
 from tests.waiting import eventually
 
-API = Path("/work/shared/HELIX_API.md")
+# The API contract sits in shared/ beside the repository.
+API = Path(__file__).resolve().parents[4] / "shared" / "HELIX_API.md"
 
 
 def snippets() -> list[str]:
@@ -41,6 +42,16 @@ async def memory_accounting(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[No
     await accounting.reset()
     yield
     await accounting.reset()
+
+
+def test_the_helm_client_snippet_runs_as_written_and_keeps_the_helix_dict() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", API.read_text(), flags=re.S)
+    [code] = [b for b in blocks if "from helm import HelmClient" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "<HELIX_API.md>", "exec"), namespace)
+    spec = namespace["client"].agents["my-agent"]
+    assert spec.helix == {"min_instances": 2, "max_instances": 10, "memory_limit_mb": 512}
+    assert asyncio.run(namespace["my_agent"]("hi")) == "ok"
 
 
 def test_all_seven_helix_snippets_are_found() -> None:
