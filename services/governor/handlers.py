@@ -1,29 +1,35 @@
-"""The governors' handlers: drift, runs, operator commands and escalations in; decisions out.
+"""The governors' entry points: drift, runs, operator commands and escalations in; decisions out.
 
-Effects are applied in the order that keeps the truth first: the agent's status and desired
-control in Redis, then incidents (deduplicated by id), then commands and escalations on Kafka.
-An event is marked handled only after its effects are stored; a redelivered event is skipped, and
-one redelivered before it was marked finds the state already moved and decides nothing.
+Three levels, one per module: the agent governor (``agents``: pause, recover, degrade and
+escalate), the service governor (``service_level``: contain, pause, escalate) and the
+organisation governor (``org_level``: escalated services, token budgets, the kill switch).
+Every decision is an incident with its cause ids and actor, so "why is this agent paused?" is
+answered by the incident log alone. Every message is handled at most once in effect: its id is
+marked seen only after its effects are stored, and every effect is idempotent by derived ids.
+
+Operator commands are those on ``helm.control`` whose actor starts with ``operator``; the
+governors' own commands (actors ``governor.*``) are not re-read. An operator's command is obeyed
+as given and recorded; a resume also lets the service governor lift a containment that no
+degraded agent justifies any more. ``PauseAgent`` / ``ResumeAgent`` for ``EVERY_AGENT`` (``*``)
+engage and release the organisation's kill switch.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 
+from helix import TokenBudgetManager
 from helm import contracts as c
+from helm.budgets import budget_manager
 from helm.bus import Bus
 from helm.config import GovernorConfig
-from helm.state import Control, Status
 from helm.store import Store
-from services.governor import machine
-from services.governor.machine import Decision
+from services.governor.agents import AgentLevel
 from services.governor.metrics import GovernorMetrics
-
-log = logging.getLogger(__name__)
+from services.governor.org_level import OrgLevel
+from services.governor.policy import Policies
+from services.governor.service_level import ServiceLevel
 
 
 class Governor:
@@ -34,119 +40,49 @@ class Governor:
         policy: GovernorConfig,
         metrics: GovernorMetrics,
         clock: Callable[[], float] = time.time,
+        budgets: TokenBudgetManager | None = None,
     ) -> None:
-        self.bus, self.store, self.policy, self.metrics, self.clock = (
-            bus,
-            store,
-            policy,
-            metrics,
-            clock,
+        self.agents = AgentLevel(bus, store, Policies(policy), metrics, clock)
+        self.service = ServiceLevel(self.agents, policy.service, clock)
+        self.org = OrgLevel(
+            self.agents, budgets or budget_manager(store), policy.org, metrics, clock
         )
-        self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-
-    @property
-    def _pending(self) -> str:
-        return self.store.key("governor", "recoveries")
 
     async def on_drift(self, d: c.DriftDetected) -> None:
-        await self._once(
-            "drift",
-            d.event_id,
-            d.agent_id,
-            lambda st, ctl: machine.on_drift(st, d, self.policy, self.clock()),
-        )
+        await self.agents.on_drift(d)
 
     async def on_run(self, run: c.RunCompleted) -> None:
-        await self._once(
-            "run",
-            run.event_id,
-            run.agent_id,
-            lambda st, ctl: machine.on_run(st, run, self.policy, self.clock()),
-        )
+        await self.agents.on_run(run)
 
     async def on_control(self, cmd: c.ControlCommand) -> None:
-        if not cmd.actor.startswith("operator"):
+        ledger = self.agents.ledger
+        if not cmd.actor.startswith("operator") or await ledger.handled("control", cmd.event_id):
             return
-        await self._once(
-            "control",
-            cmd.event_id,
-            cmd.agent_id,
-            lambda st, ctl: machine.on_operator(cmd.agent_id, st, ctl, cmd, self.clock()),
-        )
+        if cmd.agent_id != c.EVERY_AGENT:
+            await self.agents.on_operator(cmd)
+            if isinstance(cmd, c.ResumeAgent):
+                await self.service.reassess(cmd)
+        elif isinstance(cmd, c.PauseAgent | c.ResumeAgent):
+            await self.org.kill_switch(cmd)
+        await ledger.mark_handled("control", cmd.event_id)
 
     async def on_escalation(self, e: c.AgentEscalated | c.ServiceEscalated) -> None:
-        if not isinstance(e, c.AgentEscalated) or not await self._fresh("escalation", e.event_id):
+        if await self.agents.ledger.handled("escalation", e.event_id):
             return
-        incident = c.IncidentRecorded(
-            event_id=machine.derived_id(e.event_id, "service-incident"),
-            severity="critical",
-            scope="service",
-            scope_id=e.service_id,
-            kind="agent_escalated",
-            actor="governor.service",
-            cause_ids=[e.event_id],
-            message=f"service {e.service_id}: agent {e.agent_id} escalated after {e.attempts} failed recoveries",
-        )
-        await self._record(incident)
-        await self.store.first_time("governor:escalation", e.event_id)
+        if isinstance(e, c.AgentEscalated):
+            await self.service.on_agent_escalated(e)
+        else:
+            await self.org.on_service_escalated(e)
+        await self.agents.ledger.mark_handled("escalation", e.event_id)
 
     async def tick(self) -> None:
-        """Start the recovery attempts that are due."""
-        due = await self.store.redis.zrangebyscore(self._pending, "-inf", self.clock())
-        for agent_id in due:
-            await self.store.redis.zrem(self._pending, agent_id)
-            async with self.locks[agent_id]:
-                st = await self.store.get_status(agent_id)
-                decision = machine.on_tick(agent_id, st, self.policy, self.clock())
-                if decision:
-                    await self._apply(agent_id, decision)
+        """Start the recovery attempts that are due (run by the leading process)."""
+        await self.agents.tick()
 
-    async def _fresh(self, kind: str, event_id: str) -> bool:
-        return not await self.store.redis.exists(
-            self.store.key("seen", f"governor:{kind}", event_id)
-        )
+    async def check_budgets(self) -> None:
+        """Act on the token budgets' thresholds (run by the leading process)."""
+        await self.org.check_budgets()
 
-    async def _once(
-        self,
-        kind: str,
-        event_id: str,
-        agent_id: str,
-        decide: Callable[[Status, Control], Decision | None],
-    ) -> None:
-        if not await self._fresh(kind, event_id):
-            return
-        async with self.locks[agent_id]:
-            st = await self.store.get_status(agent_id)
-            ctl = await self.store.get_control(agent_id)
-            decision = decide(st, ctl)
-            if decision is not None:
-                await self._apply(agent_id, decision)
-        await self.store.first_time(f"governor:{kind}", event_id)
-
-    async def _apply(self, agent_id: str, d: Decision) -> None:
-        before = await self.store.get_status(agent_id)
-        await self.store.set_status(agent_id, d.status)
-        if d.control is not None:
-            await self.store.set_control(agent_id, d.control)
-        if d.status.recover_at is not None:
-            await self.store.redis.zadd(self._pending, {agent_id: d.status.recover_at})
-        for incident in d.incidents:
-            await self._record(incident)
-        for cmd in d.commands:
-            await self.bus.publish(c.CONTROL, cmd)
-            self.metrics.actions.labels(agent_id, type(cmd).__name__).inc()
-        for esc in d.escalations:
-            await self.bus.publish(c.ESCALATIONS, esc)
-        if before.state != d.status.state:
-            self.metrics.transitions.labels(agent_id, d.status.state.value).inc()
-            log.info(
-                "%s: %s -> %s (%s)",
-                agent_id,
-                before.state.value,
-                d.status.state.value,
-                d.status.reason,
-            )
-
-    async def _record(self, incident: c.IncidentRecorded) -> None:
-        if await self.store.record_incident(incident):
-            await self.bus.publish(c.INCIDENTS, incident)
+    async def refresh(self) -> None:
+        """Re-read what this process caches: the recovering agents and the hierarchy."""
+        await self.agents.refresh()

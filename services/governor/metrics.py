@@ -1,8 +1,16 @@
-"""The governors' metrics."""
+"""The governors' metrics.
+
+``helm_governor_agent_state{agent,state}`` is 1 for an agent's current state and 0 for the
+others; every governor process refreshes it from Redis, so any of them can be scraped.
+``helm_governor_budget_utilization_ratio{budget}`` is exported by the process that leads the
+budget checks (the others clear it), so one series per budget is live at a time.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from helm.state import AgentState
 
 
 class GovernorMetrics:
@@ -19,3 +27,19 @@ class GovernorMetrics:
             ["agent", "state"],
             registry=registry,
         )
+        self.agent_state = Gauge(
+            "helm_governor_agent_state",
+            "1 for the agent's current state, 0 for the others",
+            ["agent", "state"],
+            registry=registry,
+        )
+        self.budget_utilization = Gauge(
+            "helm_governor_budget_utilization_ratio",
+            "Share of a token budget used in its current period (1.0 = exhausted)",
+            ["budget"],
+            registry=registry,
+        )
+
+    def state(self, agent: str, state: AgentState) -> None:
+        for s in AgentState:
+            self.agent_state.labels(agent, s.value).set(1 if s == state else 0)

@@ -7,9 +7,10 @@ utilisation; the gateway reads and sets budgets. All of them see the same counte
 from __future__ import annotations
 
 from helix import RedisBudgetStore, TokenBudgetManager
+from helix.clock import SYSTEM_CLOCK, Clock
 from helm.store import Store
 
 
-def budget_manager(store: Store) -> TokenBudgetManager:
-    """The budget manager over ``store``'s Redis connection and key prefix."""
-    return TokenBudgetManager(RedisBudgetStore(store.redis, store.prefix))
+def budget_manager(store: Store, clock: Clock = SYSTEM_CLOCK) -> TokenBudgetManager:
+    """The budget manager over ``store``'s Redis connection and key prefix (and ``clock``)."""
+    return TokenBudgetManager(RedisBudgetStore(store.redis, store.prefix), clock)

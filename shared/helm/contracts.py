@@ -39,9 +39,13 @@ def _new_id() -> str:
 
 
 class Message(BaseModel):
-    """Base of every message: frozen, unknown fields ignored, versioned, identified."""
+    """Base of every message: frozen, unknown fields ignored, versioned, identified.
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    Numbers are finite: JSON's ``NaN`` and ``Infinity`` are refused, since no sum, median or
+    threshold downstream means anything with them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
     schema_version: int = Field(SCHEMA_VERSION, description="contract version of this message")
     event_id: str = Field(default_factory=_new_id, description="unique id; effects dedupe on it")
@@ -94,9 +98,9 @@ class InstanceHeartbeat(Message):
     """A worker instance is alive; sent every few seconds."""
 
     type: Literal["InstanceHeartbeat"] = "InstanceHeartbeat"
-    agent_id: str = Field(min_length=1, description="agent the instance runs")
-    service_id: str = Field("default", description="service of the agent")
-    instance_id: str = Field(min_length=1, description="instance id")
+    agent_id: str = Field(min_length=1, max_length=128, description="agent the instance runs")
+    service_id: str = Field("default", min_length=1, max_length=128, description="its service")
+    instance_id: str = Field(min_length=1, max_length=128, description="instance id")
     pid: int = Field(ge=0, description="OS process id")
     state: str = Field("running", description="running, paused, draining")
     cpu_percent: float = Field(0.0, ge=0, description="process CPU %")
@@ -110,10 +114,12 @@ class DriftDetected(Message):
     """The observer saw an agent leave its normal behaviour."""
 
     type: Literal["DriftDetected"] = "DriftDetected"
-    agent_id: str = Field(min_length=1, description="drifting agent")
-    service_id: str = Field("default", description="its service")
-    rule: str = Field(description="rule that fired, e.g. tokens_spike")
-    metric: str = Field(description="metric the rule watches")
+    agent_id: str = Field(min_length=1, max_length=128, description="drifting agent")
+    service_id: str = Field("default", min_length=1, max_length=128, description="its service")
+    rule: str = Field(
+        min_length=1, max_length=128, description="rule that fired, e.g. tokens_spike"
+    )
+    metric: str = Field(min_length=1, max_length=128, description="metric the rule watches")
     observed: float = Field(description="value that broke the rule")
     baseline: float | None = Field(None, description="baseline it was compared with")
     threshold: float = Field(description="the rule's threshold")
@@ -122,11 +128,18 @@ class DriftDetected(Message):
     cause_event_id: str = Field("", description="the RunCompleted event that tripped it")
 
 
+# The agent id of an operator's PauseAgent / ResumeAgent that means "every agent": the
+# organisation's kill switch, engaged and released by the governor (workers ignore it).
+EVERY_AGENT = "*"
+
+
 class ControlCommand(Message):
     """Base of commands to workers; ``actor`` and ``reason`` say who asked and why."""
 
-    agent_id: str = Field(min_length=1, description="agent the command is for")
-    actor: str = Field("helm", description="who decided: a governor or an operator")
+    agent_id: str = Field(min_length=1, max_length=128, description="agent the command is for")
+    actor: str = Field(
+        "helm", min_length=1, max_length=128, description="who decided: a governor or an operator"
+    )
     reason: str = Field("", max_length=2000, description="why")
     cause_ids: list[str] = Field(default_factory=list, description="events that caused it")
 
@@ -149,7 +162,7 @@ class ConstrainAgent(ControlCommand):
 
 class StopInstance(ControlCommand):
     type: Literal["StopInstance"] = "StopInstance"
-    instance_id: str = Field(min_length=1, description="instance to stop")
+    instance_id: str = Field(min_length=1, max_length=128, description="instance to stop")
 
 
 class InjectAnomaly(ControlCommand):
@@ -173,10 +186,12 @@ class AgentEscalated(Message):
     """The agent governor gave up on an agent and hands it to the service governor."""
 
     type: Literal["AgentEscalated"] = "AgentEscalated"
-    agent_id: str = Field(min_length=1, description="degraded agent")
-    service_id: str = Field("default", description="its service (the message key)")
+    agent_id: str = Field(min_length=1, max_length=128, description="degraded agent")
+    service_id: str = Field(
+        "default", min_length=1, max_length=128, description="its service (the message key)"
+    )
     attempts: int = Field(0, ge=0, description="recovery attempts made")
-    reason: str = Field("", description="why")
+    reason: str = Field("", max_length=2000, description="why")
     cause_ids: list[str] = Field(default_factory=list, description="events behind it")
 
 
@@ -184,10 +199,10 @@ class ServiceEscalated(Message):
     """The service governor hands a service to the organisation level."""
 
     type: Literal["ServiceEscalated"] = "ServiceEscalated"
-    service_id: str = Field(min_length=1, description="service (the message key)")
-    org_id: str = Field("default", description="organisation")
+    service_id: str = Field(min_length=1, max_length=128, description="service (the message key)")
+    org_id: str = Field("default", min_length=1, max_length=128, description="organisation")
     degraded_agents: list[str] = Field(default_factory=list, description="agents degraded")
-    reason: str = Field("", description="why")
+    reason: str = Field("", max_length=2000, description="why")
     cause_ids: list[str] = Field(default_factory=list, description="events behind it")
 
 
@@ -217,7 +232,7 @@ class TaskRequested(Message):
 
     type: Literal["TaskRequested"] = "TaskRequested"
     task_id: str = Field(default_factory=_new_id, description="task id (the message key)")
-    agent_id: str = Field(min_length=1, description="agent that should do it")
+    agent_id: str = Field(min_length=1, max_length=128, description="agent that should do it")
     request_id: str | None = Field(None, description="set when somebody waits for the answer")
     kind: Literal["query", "work"] = Field("query", description="chat query or work item")
     input: str = Field(max_length=200_000, description="the query or the work item, as text")

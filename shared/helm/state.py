@@ -87,6 +87,26 @@ class Status(BaseModel):
     cause_ids: list[str] = Field(default_factory=list)
 
 
+class ScopeState(StrEnum):
+    HEALTHY = "healthy"
+    CONTAINED = "contained"  # service-wide limits on the agents of a service
+    PAUSED = "paused"
+
+
+class ScopeStatus(BaseModel):
+    """The governors' view of a service or of the organisation (``service:<id>``, ``org:<id>``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: ScopeState = ScopeState.HEALTHY
+    since: float = Field(default_factory=time.time)
+    reason: str = ""
+    actor: str = "helm"
+    episode: str = Field("", description="id of the event that opened the current episode")
+    degraded: list[str] = Field(default_factory=list, description="degraded agents (services)")
+    cause_ids: list[str] = Field(default_factory=list)
+
+
 class AgentMeta(BaseModel):
     """Where an agent sits and what it runs on."""
 

@@ -18,7 +18,7 @@ from redis.exceptions import WatchError
 
 from helm.contracts import IncidentRecorded
 from helm.settings import RedisSettings
-from helm.state import AgentMeta, AgentView, Anomaly, Control, Status
+from helm.state import AgentMeta, AgentView, Anomaly, Control, ScopeStatus, Status
 
 INCIDENTS_MAX = 10_000
 SEEN_TTL_S = 7 * 24 * 3600
@@ -159,6 +159,20 @@ class Store:
         await pipe.execute()
         await self.publish_update("run", {"agent_id": agent_id, "metrics": metrics, "point": point})
 
+    async def set_many_metrics(
+        self, updates: list[tuple[str, dict[str, Any], dict[str, Any]]]
+    ) -> None:
+        """``set_metrics`` for several agents (agent id, metrics, point) in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id, metrics, point in updates:
+            series = self.key("series", agent_id)
+            pipe.hset(self.key("agent", agent_id), "metrics", json.dumps(metrics))
+            pipe.rpush(series, json.dumps(point))
+            pipe.ltrim(series, -SERIES_MAX, -1)
+            delta = {"kind": "run", "agent_id": agent_id, "metrics": metrics, "point": point}
+            pipe.publish(self.updates_channel, json.dumps(delta))
+        await pipe.execute()
+
     async def get_metrics(self, agent_id: str) -> dict[str, Any]:
         raw = await self._get_field(agent_id, "metrics")
         return dict(json.loads(raw)) if raw else {}
@@ -166,6 +180,18 @@ class Store:
     async def get_series(self, agent_id: str, count: int = SERIES_MAX) -> list[dict[str, Any]]:
         rows = await self.redis.lrange(self.key("series", agent_id), -count, -1)
         return [json.loads(r) for r in rows]
+
+    # -- services and the organisation (their governors' status) --------------------------------
+
+    async def get_scope_status(self, scope: str, scope_id: str) -> ScopeStatus:
+        """The status of ``service:<id>`` or ``org:<id>`` (healthy when never set)."""
+        raw = await self.redis.hget(self.key(scope, scope_id), "status")
+        return ScopeStatus.model_validate_json(raw) if raw else ScopeStatus()
+
+    async def set_scope_status(self, scope: str, scope_id: str, status: ScopeStatus) -> None:
+        await self.redis.hset(self.key(scope, scope_id), "status", status.model_dump_json())
+        payload = {"scope": scope, "scope_id": scope_id, "status": status.model_dump(mode="json")}
+        await self.publish_update("scope", payload)
 
     # -- service endpoints (for scrapers and the dashboard) --------------------------------------
 
