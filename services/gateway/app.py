@@ -17,10 +17,11 @@ from typing import Any
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from helix.budgets import RedisBudgetStore, TokenBudgetManager
+from helix.budgets import TokenBudgetManager
 from helix.clock import SYSTEM_CLOCK, Clock
 from helm import contracts as c
 from helm.base import BaseApp
+from helm.budgets import budget_manager
 from helm.bus import Bus
 from helm.ops import HealthProbe
 from helm.store import Store
@@ -58,8 +59,7 @@ class GatewayApp(BaseApp):
         super().__init__(settings, ops_port=None, bus=bus, store=store, registry=registry)
         self.gs = settings
         self.metrics = GatewayMetrics(self.registry)
-        # Budgets live under Helm's Redis prefix, where the workers reserve and settle them.
-        prefix = settings.budget_key_prefix or self.store.prefix
+
         health = HealthProbe(
             {"redis": self.store.ping, "kafka": self.bus.ping}, ttl_s=settings.health_ttl_s
         )
@@ -67,8 +67,8 @@ class GatewayApp(BaseApp):
             settings=settings,
             bus=self.bus,
             store=self.store,
-            budgets=budgets
-            or TokenBudgetManager(RedisBudgetStore(self.store.redis, prefix), clock),
+            # The same budgets the workers reserve against and the governor enforces.
+            budgets=budgets or budget_manager(self.store, clock),
             metrics=self.metrics,
             guard=Guard(settings, self.metrics),
             health=health,

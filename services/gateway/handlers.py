@@ -120,6 +120,21 @@ async def resume_service(gw: Gateway, service_id: str, actor: str, reason: str) 
     return await _send(gw, "resume", commands, actor)
 
 
+async def kill_switch(gw: Gateway, actor: str, reason: str, *, engage: bool) -> CommandAccepted:
+    """Pause (or release) every agent of the organisation; the governor records and enforces it."""
+    org = (await gw.store.get_hierarchy()).get("org") or {}
+    org_id = str(org.get("id") or "default") if isinstance(org, dict) else "default"
+    engaged = (await gw.store.get_scope_status("org", org_id)).state.value == "paused"
+    if engage == engaged:
+        raise ApiError(409, f"the kill switch is already {'engaged' if engaged else 'released'}")
+    why = reason or (
+        "kill switch engaged by operator" if engage else "kill switch released by operator"
+    )
+    kind = c.PauseAgent if engage else c.ResumeAgent
+    command: c.ControlCommand = kind(agent_id=c.EVERY_AGENT, actor=actor, reason=why)
+    return await _send(gw, "kill_switch" if engage else "release", [command], actor)
+
+
 async def acknowledge(gw: Gateway, incident_id: str, actor: str, note: str) -> Ack:
     """Record who acknowledged an incident (once: a second ack returns the first)."""
     rows = await gw.store.redis.xrange(gw.store.key("incidents"), incident_id, incident_id)

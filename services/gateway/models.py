@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from helix.budgets.models import BudgetScope
 from helix.periods import TokenPeriod
 from helm.contracts import IncidentRecorded, Scope, Severity
-from helm.state import AgentView
+from helm.state import AgentView, ScopeStatus
 
 
 class Body(BaseModel):
@@ -96,6 +96,9 @@ class StateOut(BaseModel):
 class ServiceOut(BaseModel):
     service_id: str
     name: str
+    status: ScopeStatus = Field(
+        description="the service governor's view: healthy, contained, paused"
+    )
     agents: list[AgentView]
 
 

@@ -63,7 +63,8 @@ async def service_agents(gw: Gateway, service_id: str) -> list[AgentView]:
 async def service(gw: Gateway, service_id: str) -> ServiceOut:
     agents = await service_agents(gw, service_id)
     name = _service_name(await gw.store.get_hierarchy(), service_id) or service_id
-    return ServiceOut(service_id=service_id, name=name, agents=agents)
+    status = await gw.store.get_scope_status("service", service_id)
+    return ServiceOut(service_id=service_id, name=name, status=status, agents=agents)
 
 
 async def _acks(gw: Gateway, ids: list[str]) -> list[Ack | None]:

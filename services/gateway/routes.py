@@ -249,6 +249,29 @@ async def ack_incident(
     return await handlers.acknowledge(gw, incident_id, actor, body.note if body else "")
 
 
+async def _budget_scope_id(gw: Gateway, body: BudgetIn) -> str:
+    """An organisation budget without an id is the organisation of this deployment's hierarchy."""
+    if body.scope_id:
+        return body.scope_id
+    if body.scope.value in ("organization", "org"):
+        org = (await gw.store.get_hierarchy()).get("org") or {}
+        if isinstance(org, dict) and org.get("id"):
+            return str(org["id"])
+    raise ApiError(422, f"a {body.scope.value} budget needs a scope_id")
+
+
+@router.post(
+    "/org/pause", tags=["org"], summary="Kill switch: pause every agent", status_code=ACCEPTED
+)
+async def org_pause(gw: GW, actor: Actor, body: OptReason = None) -> CommandAccepted:
+    return await handlers.kill_switch(gw, actor, _why(body), engage=True)
+
+
+@router.post("/org/resume", tags=["org"], summary="Release the kill switch", status_code=ACCEPTED)
+async def org_resume(gw: GW, actor: Actor, body: OptReason = None) -> CommandAccepted:
+    return await handlers.kill_switch(gw, actor, _why(body), engage=False)
+
+
 @router.get("/budgets", tags=["budgets"], summary="Token budgets and their use")
 async def list_budgets(gw: GW) -> list[BudgetOut]:
     return await queries.budgets(gw)
@@ -256,6 +279,8 @@ async def list_budgets(gw: GW) -> list[BudgetOut]:
 
 @router.put("/budgets", tags=["budgets"], summary="Set a token budget")
 async def put_budget(gw: GW, actor: Actor, body: BudgetIn) -> list[BudgetOut]:
-    await gw.budgets.set_budget(body.amount, body.period, body.scope, body.scope_id)
+    await gw.budgets.set_budget(
+        body.amount, body.period, body.scope, await _budget_scope_id(gw, body)
+    )
     gw.metrics.commands.labels("set_budget").inc()
     return await queries.budgets(gw)

@@ -39,10 +39,6 @@ class GatewaySettings(CommonSettings):
         50, ge=1, le=1000, description="incidents in /state and snapshots"
     )
     poll_interval_s: float = Field(2.0, gt=0, description="instances and budgets refresh period")
-    budget_key_prefix: str | None = Field(
-        None,
-        description="Redis prefix of the token budgets (default: HELM_REDIS_PREFIX, shared with the workers)",
-    )
     state_cache_s: float = Field(
         1.0, ge=0, le=60, description="GET /state is rebuilt at most this often (0: every request)"
     )

@@ -11,9 +11,10 @@ from openapi_spec_validator import validate
 
 from helm import contracts as c
 from helm.bus import Bus
+from helm.state import ScopeState, ScopeStatus
 from helm.store import Store
 from services.gateway.app import GatewayApp
-from tests.integration.gateway.conftest import AUTH
+from tests.integration.gateway.conftest import AUTH, Tap
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -171,3 +172,34 @@ async def test_health_metrics_and_dashboard(client: httpx.AsyncClient) -> None:
     assert "Simulate anomaly" in script.text and "innerHTML" not in script.text
     vendor = await client.get("/static/vendor/uPlot.iife.min.js")
     assert vendor.status_code == 200, "dashboard assets missing: run `make dashboard`"
+
+
+async def test_an_organisation_budget_without_an_id_is_the_hierarchys_organisation(
+    client: httpx.AsyncClient,
+) -> None:
+    put = await client.put("/budgets", headers=AUTH, json={"period": "daily", "amount": 5000})
+    assert put.status_code == 200, put.text
+    ids = [b["budget_id"] for b in (await client.get("/budgets")).json()]
+    assert "org:acme:daily" in ids
+
+
+async def test_the_kill_switch_pauses_every_agent_through_the_governor(
+    client: httpx.AsyncClient, control_tap: Tap, seeded: Store
+) -> None:
+    assert (await client.post("/org/pause", json={"reason": "incident 42"})).status_code == 401
+    resp = await client.post("/org/pause", headers=AUTH, json={"reason": "incident 42"})
+    assert resp.status_code == 202, resp.text
+    cmd = await control_tap.wait_for(c.PauseAgent, agent_id=c.EVERY_AGENT)
+    assert cmd.reason == "incident 42" and cmd.actor.startswith("operator")  # type: ignore[attr-defined]
+    await seeded.set_scope_status("org", "acme", ScopeStatus(state=ScopeState.PAUSED))
+    again = await client.post("/org/pause", headers=AUTH)
+    assert again.status_code == 409 and "already engaged" in again.json()["error"]
+    assert (await client.post("/org/resume", headers=AUTH)).status_code == 202
+
+
+async def test_a_service_shows_its_governor_state(client: httpx.AsyncClient, seeded: Store) -> None:
+    await seeded.set_scope_status(
+        "service", "risk-ops", ScopeStatus(state=ScopeState.CONTAINED, reason="r")
+    )
+    body = (await client.get("/services/risk-ops")).json()
+    assert body["status"]["state"] == "contained"
