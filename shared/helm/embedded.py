@@ -129,9 +129,34 @@ class EmbeddedBroker(_Server):
 
 
 class EmbeddedRedis(_Server):
-    """Valkey, with persistence off: a Redis-protocol server for one machine."""
+    """Valkey: a Redis-protocol server for one machine.
+
+    Persistence is off unless ``data_dir`` is given; then an append-only file there (fsync every
+    second, and in full on a clean stop) lets a restarted server come back with its data.
+    """
 
     name = "redis"
+
+    def __init__(
+        self, port: int | None = None, log_dir: Path | None = None, data_dir: Path | None = None
+    ) -> None:
+        super().__init__(port, log_dir)
+        self.data_dir = data_dir
+
+    def _persistence(self) -> list[str]:
+        if self.data_dir is None:
+            return ["--save", "", "--appendonly", "no"]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return [
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+        ]
 
     @property
     def url(self) -> str:
@@ -145,10 +170,7 @@ class EmbeddedRedis(_Server):
             str(self.port),
             "--bind",
             "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
+            *self._persistence(),
             "--protected-mode",
             "no",
         ]
