@@ -92,6 +92,7 @@ class WorkerApp(BaseApp):
         self.control_consumer: Consumer | None = None
         self.pending_acks: set[asyncio.Future[Any]] = set()
         self.runs_total = 0
+        self.seq = 0  # numbers this instance's runs, so lost telemetry shows as a gap
         self.in_flight = 0
         self.process = psutil.Process()
 
@@ -183,6 +184,8 @@ class WorkerApp(BaseApp):
             result = await execute(
                 fn, ctx, self.ident, self.config, self.provider.name, task.task_id if task else None
             )
+            self.seq += 1
+            result.event = result.event.model_copy(update={"seq": self.seq})
         finally:
             self.in_flight -= 1
             self.metrics.in_flight.labels(self.agent.id).dec()

@@ -88,6 +88,9 @@ class RunCompleted(Message):
     probe: bool = Field(False, description="a recovery probe run under tight constraints")
     malformed: int = Field(0, ge=0, description="input records the agent rejected")
     task_id: str | None = Field(None, description="the task this run answered, if any")
+    seq: int | None = Field(
+        None, ge=1, description="the instance's run number (1, 2, ...): gaps mean runs were lost"
+    )
 
     @property
     def total_tokens(self) -> int:
