@@ -22,7 +22,7 @@ from helix import TokenCounter
 from helm import contracts as c
 from helm.base import BaseApp
 from helm.budgets import budget_manager
-from helm.bus import Bus, Consumer
+from helm.bus import TRANSIENT, Bus, Consumer
 from helm.client import AgentSpec, load_client
 from helm.config import AgentConfig, ConfigError, load_config
 from helm.runner import sleep_or_stop
@@ -253,8 +253,12 @@ class WorkerApp(BaseApp):
         )
 
     async def reconciler(self, stop: asyncio.Event) -> None:
+        """Re-read the desired state; while Redis is away, keep obeying the last one known."""
         while not await sleep_or_stop(stop, self.ws.reconcile_interval_s):
-            await self.reconcile()
+            try:
+                await self.reconcile()
+            except TRANSIENT as exc:
+                log.warning("cannot read the desired state (%r); keeping the last one", exc)
 
     async def stop(self) -> None:
         if self.pending_acks:
