@@ -14,6 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from helm.contracts import IncidentRecorded
@@ -21,6 +25,17 @@ from helm.settings import RedisSettings
 from helm.state import AgentMeta, AgentView, Anomaly, Control, ScopeStatus, Status
 
 INCIDENTS_MAX = 10_000
+# KEYS: the updates channel, then per agent its hash and its series; ARGV: the series cap, then
+# per agent its metrics, its point and its delta. One reply however many agents.
+_SET_MANY_METRICS = """
+for i = 1, (#KEYS - 1) / 2 do
+  redis.call('HSET', KEYS[2 * i], 'metrics', ARGV[3 * i - 1])
+  redis.call('RPUSH', KEYS[2 * i + 1], ARGV[3 * i])
+  redis.call('LTRIM', KEYS[2 * i + 1], -tonumber(ARGV[1]), -1)
+  redis.call('PUBLISH', KEYS[1], ARGV[3 * i + 1])
+end
+return 1
+"""
 SEEN_TTL_S = 7 * 24 * 3600
 SERIES_MAX = 240
 
@@ -38,6 +53,10 @@ class Store:
             socket_timeout=settings.timeout_s,
             socket_connect_timeout=settings.timeout_s,
             health_check_interval=10,
+            # A connection left over from before a Redis restart fails once; retry it on a fresh
+            # one instead of failing the caller (a real outage still raises after the retries).
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
 
     def key(self, *parts: str) -> str:
@@ -163,15 +182,15 @@ class Store:
         self, updates: list[tuple[str, dict[str, Any], dict[str, Any]]]
     ) -> None:
         """``set_metrics`` for several agents (agent id, metrics, point) in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
+        if not updates:
+            return
+        keys, args = [self.updates_channel], [str(SERIES_MAX)]
         for agent_id, metrics, point in updates:
-            series = self.key("series", agent_id)
-            pipe.hset(self.key("agent", agent_id), "metrics", json.dumps(metrics))
-            pipe.rpush(series, json.dumps(point))
-            pipe.ltrim(series, -SERIES_MAX, -1)
-            delta = {"kind": "run", "agent_id": agent_id, "metrics": metrics, "point": point}
-            pipe.publish(self.updates_channel, json.dumps(delta))
-        await pipe.execute()
+            keys += [self.key("agent", agent_id), self.key("series", agent_id)]
+            m, p = json.dumps(metrics), json.dumps(point)
+            delta = f'{{"kind":"run","agent_id":{json.dumps(agent_id)},"metrics":{m},"point":{p}}}'
+            args += [m, p, delta]
+        await self.redis.eval(_SET_MANY_METRICS, len(keys), *keys, *args)
 
     async def get_metrics(self, agent_id: str) -> dict[str, Any]:
         raw = await self._get_field(agent_id, "metrics")
