@@ -40,6 +40,8 @@ HELIX_KEYS = {
     "scale_up_step",
     "scale_down_step",
     "target_backlog_per_instance",
+    "target_tokens_per_second_per_instance",
+    "target_p95_latency_ms",
 }
 
 

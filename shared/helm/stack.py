@@ -1,10 +1,12 @@
 """``helmctl up``: the whole of Helm on one machine, no Docker, no root.
 
 Starts the embedded broker and Redis (unless ``HELM_KAFKA_BOOTSTRAP`` / ``HELM_REDIS_URL`` point at
-real ones), then the services as supervised processes: runtime, observer, governor, one worker
-per agent instance, and the gateway. Prints the dashboard URL once the gateway answers and keeps a
-state file (URLs, token, pids, metrics endpoints) for scripts and tests. Ctrl+C or SIGTERM stops
-the services in reverse order, then the servers.
+real ones), then the services as supervised processes: runtime, observer, governor and the
+gateway. The runtime starts, replaces and autoscales the worker processes (``manage_workers``).
+Prints the dashboard URL once the gateway answers and the configured workers registered, and
+keeps a state file (URLs, token, pids, metrics endpoints, the workers' read from Redis as they
+come and go) for scripts and tests. Ctrl+C or SIGTERM stops the services in reverse order (the
+runtime drains its workers), then the servers.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import httpx
 from helm.config import load_config
 from helm.embedded import EmbeddedBroker, EmbeddedRedis, free_port
 from helm.runner import install_stop
-from helm.settings import CommonSettings, load
+from helm.settings import CommonSettings, RedisSettings, load
+from helm.store import Store
 from helm.supervisor import Child, Supervisor
 
 
@@ -35,7 +38,7 @@ class UpOptions:
     gateway_port: int = 8000
     run_dir: Path = Path(".helm/run")
     services: list[str] = field(
-        default_factory=lambda: ["runtime", "observer", "governor", "workers", "gateway"]
+        default_factory=lambda: ["runtime", "observer", "governor", "gateway"]
     )
 
 
@@ -62,6 +65,8 @@ class Stack:
         self.token = os.environ.get("HELM_GATEWAY_OPERATOR_TOKEN") or secrets.token_urlsafe(24)
         self.gateway_port = _port_or_free(options.gateway_port)
         self.ports: dict[str, tuple[str, int]] = {}  # instance -> (service, ops port)
+        self.workers: list[dict[str, str]] = []  # the runtime's workers' endpoints, from Redis
+        self.workers_changed = asyncio.Event()
 
     def start_servers(self) -> None:
         log_dir = self.options.run_dir
@@ -82,30 +87,57 @@ class Stack:
         py = sys.executable
         out: list[Child] = []
         for name in self.options.services:
-            if name == "workers":
-                out += self._workers()
-                continue
             env = {}
             if name != "gateway":
                 self.ports[name] = (name, free_port())
                 env[f"HELM_{name.upper()}_OPS_PORT"] = str(self.ports[name][1])
+            if name == "runtime":  # the runtime owns the workers here
+                env["HELM_RUNTIME_MANAGE_WORKERS"] = os.environ.get(
+                    "HELM_RUNTIME_MANAGE_WORKERS", "true"
+                )
             out.append(Child(name, [py, "-m", f"services.{name}"], env))
         return out
 
-    def _workers(self) -> list[Child]:
+    def expected_workers(self) -> int:
+        """Worker instances the configuration asks the runtime to start."""
+        manages = os.environ.get("HELM_RUNTIME_MANAGE_WORKERS", "true").lower()
+        if "runtime" not in self.options.services or manages in ("0", "false", "no", "off"):
+            return 0
         config = load_config(self.settings.config_file)
-        out = []
-        for agent in config.agents:
-            for n in range(max(1, agent.min_instances)):
-                iid = f"{agent.id}-{n}"
-                self.ports[f"worker.{iid}"] = ("worker", free_port())
-                env = {
-                    "HELM_WORKER_AGENT": agent.id,
-                    "HELM_WORKER_INSTANCE_ID": iid,
-                    "HELM_WORKER_OPS_PORT": str(self.ports[f"worker.{iid}"][1]),
-                }
-                out.append(Child(f"worker.{iid}", [sys.executable, "-m", "services.worker"], env))
-        return out
+        return sum(a.min_instances for a in config.agents if a.kind != "custom")
+
+    async def follow_workers(self, stop: asyncio.Event, every_s: float = 1.0) -> None:
+        """Keep the state file's endpoints in step with the workers registered in Redis."""
+        redis = self.settings.redis
+        url = self.env.get("HELM_REDIS_URL") or os.environ.get("HELM_REDIS_URL") or redis.url
+        store = Store(RedisSettings(url=url, prefix=redis.prefix))
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(Exception):  # Redis restarting: keep the last known
+                    found = sorted(
+                        (e for e in await store.endpoints() if e.get("service") == "worker"),
+                        key=lambda e: e.get("instance", ""),
+                    )
+                    if found != self.workers:
+                        self.workers = found
+                        self.write_state()
+                        self.workers_changed.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), every_s)
+        finally:
+            self.workers_changed.set()
+            await store.close()
+
+    async def wait_workers(self, stop: asyncio.Event, deadline_s: float = 60.0) -> bool:
+        """Wait until the workers the configuration asks for registered their endpoints."""
+        want, end = self.expected_workers(), time.monotonic() + deadline_s
+        while True:
+            self.workers_changed.clear()
+            left = end - time.monotonic()
+            if len(self.workers) >= want or stop.is_set() or left <= 0:
+                return len(self.workers) >= want
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.workers_changed.wait(), left)
 
     @property
     def base_url(self) -> str:
@@ -133,7 +165,8 @@ class Stack:
             + [
                 {"service": svc, "instance": k, "target": f"127.0.0.1:{p}"}
                 for k, (svc, p) in self.ports.items()
-            ],
+            ]
+            + self.workers,
         }
         path = self.options.state_file
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,9 +196,12 @@ async def up(options: UpOptions) -> int:
     install_stop(stop)
     stack.start_servers()
     os.environ.update(stack.env)
+    follower = asyncio.create_task(stack.follow_workers(stop))
     try:
         for child in stack.children():
             await stack.supervisor.add(child)
+        if not await stack.wait_workers(stop):
+            sys.stdout.write("not every worker started; see the runtime's log lines above\n")
         if await stack.wait_gateway():
             _banner(stack)
         else:
@@ -174,6 +210,8 @@ async def up(options: UpOptions) -> int:
         sys.stdout.write("stopping Helm ...\n")
         return 0
     finally:
+        stop.set()
+        await follower
         await stack.supervisor.stop()
         stack.stop_servers()
         with contextlib.suppress(FileNotFoundError):
