@@ -15,7 +15,7 @@ from typing import Any
 
 from helix import AgentRuntime
 from helm import contracts as c
-from helm.base import BaseApp
+from helm.base import BaseApp, periodic
 from helm.config import load_config
 from helm.runner import sleep_or_stop
 from services.runtime.autoscale import Autoscaler
@@ -81,16 +81,17 @@ class RuntimeApp(BaseApp):
         return loops
 
     async def checker(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+        async def check() -> None:
             await self.liveness.check()
             if self.fleet is not None:
                 await self.reconcile()
-            await sleep_or_stop(stop, self.rs.check_interval_s)
+
+        await periodic(stop, self.rs.check_interval_s, check, "liveness")
 
     async def scaling(self, stop: asyncio.Event) -> None:
         assert self.autoscaler is not None
-        while not await sleep_or_stop(stop, self.rs.scale_interval_s):
-            await self.autoscaler.tick()
+        if not await sleep_or_stop(stop, self.rs.scale_interval_s):
+            await periodic(stop, self.rs.scale_interval_s, self.autoscaler.tick, "autoscaling")
 
     async def stop(self) -> None:
         """Workers first (they drain while Kafka and Redis are still there), then the rest."""

@@ -37,6 +37,8 @@ from helix import (
     RuntimeEvent,
 )
 from helm import contracts as c
+from helm.bus import TRANSIENT
+from helm.runner import sleep_or_stop
 from helm.store import Store
 from services.runtime import orphans
 from services.runtime.desired import WorkerSpec, importable, worker_env
@@ -200,7 +202,18 @@ class Fleet:
                 event = await asyncio.wait_for(self.events.get(), 0.5)
             except TimeoutError:
                 continue
-            await self.on_event(event)
+            await self._handle(event, stop)
+
+    async def _handle(self, event: RuntimeEvent, stop: asyncio.Event) -> None:
+        """Record the event, waiting out a Redis or Kafka outage rather than dropping it."""
+        while True:
+            try:
+                await self.on_event(event)
+                return
+            except TRANSIENT as exc:
+                log.warning("cannot record %s yet (%r); retrying", event.kind, exc)
+                if await sleep_or_stop(stop, 1.0):
+                    return
 
     async def on_event(self, event: RuntimeEvent) -> None:
         iid, pid = event.instance_id or "", event.detail.get("pid")

@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from helm import contracts as c
-from helm.bus import Bus
+from helm.bus import TRANSIENT, Bus
 from helm.metrics import BusMetrics, new_registry
 from helm.ops import HealthProbe, OpsServer
 from helm.runner import sleep_or_stop
@@ -25,6 +25,23 @@ from helm.settings import CommonSettings
 from helm.store import Store
 
 log = logging.getLogger(__name__)
+
+
+async def periodic(
+    stop: asyncio.Event, interval_s: float, body: Callable[[], Awaitable[None]], what: str
+) -> None:
+    """Run ``body`` every ``interval_s`` until ``stop``.
+
+    A round that fails because Redis or Kafka is away is logged and retried at the next round,
+    so an outage slows a service down instead of killing it; any other error ends the loop (and
+    the process, which is then restarted).
+    """
+    while not stop.is_set():
+        try:
+            await body()
+        except TRANSIENT as exc:
+            log.warning("%s round failed: %r; retrying next round", what, exc)
+        await sleep_or_stop(stop, interval_s)
 
 
 class BaseApp:
