@@ -50,6 +50,9 @@ test-integration: install ## integration tests on the embedded broker and Redis
 test-e2e: install ## the whole stack as processes
 	$(BIN)/python -m pytest tests/e2e -p no:cacheprovider
 
+test-faults: install ## the fault suite: services killed, Redis and the broker restarted, a hung worker
+	$(BIN)/python -m pytest tests/faults -p no:cacheprovider
+
 lint: install ## ruff, formatting and the import boundaries
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
