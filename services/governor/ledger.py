@@ -85,14 +85,22 @@ class Ledger:
             pipe.delete(self.holds_key(agent))
             if rec.holds:
                 pipe.hset(self.holds_key(agent), mapping=_dump(rec.holds))
+        # The desired control goes in the same transaction as the status: a governor killed
+        # between two writes would leave an agent "paused" whose workers were never told.
+        control_changed = effective is not None and not _same(effective, rec.control)
+        if effective is not None and control_changed:
+            pipe.hset(self.store.key("agent", agent), "control", effective.model_dump_json())
         await pipe.execute()
         if "status" in rec.dirty:
             payload = rec.status.model_dump(mode="json")
             await self.store.publish_update(
                 "agent", {"agent_id": agent, "field": "status", "value": payload}
             )
-        if effective is not None and not _same(effective, rec.control):
-            await self.store.set_control(agent, effective)
+        if effective is not None and control_changed:
+            value = effective.model_dump(mode="json")
+            await self.store.publish_update(
+                "agent", {"agent_id": agent, "field": "control", "value": value}
+            )
 
     async def handled(self, kind: str, event_id: str) -> bool:
         """Whether the event's effects were stored already (``mark_handled`` was called)."""

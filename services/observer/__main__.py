@@ -1,5 +1,7 @@
 """``python -m services.observer``."""
 
+import gc
+
 from helm.logs import setup_logging
 from helm.runner import main
 from helm.settings import load
@@ -8,4 +10,5 @@ from services.observer.settings import ObserverSettings
 
 settings = load(ObserverSettings)
 setup_logging("observer", settings.log_level, settings.log_json)
+gc.freeze()  # one model per event is garbage at once: full collections skip the imported heap
 main(lambda: build_app(settings))

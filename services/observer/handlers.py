@@ -1,152 +1,237 @@
 """The observer's handler: telemetry in; drift, metrics and a checkpoint out.
 
-Exactly-once over at-least-once delivery: each batch's window updates and the partition position
-after it are written to Redis in one transaction, and a restarted or rebalanced observer resumes
-each partition from that stored position, so no run is counted twice or missed. Drift events are
-published before the checkpoint with ids derived from the run's event id and the rule, so a
-replay republishes the same ids and the governor's dedupe makes them no-ops.
+Exactly once over at-least-once delivery:
+- each partition's window updates and the position after them are stored together, in one
+  fenced, atomic step (``checkpoint``); ``flush`` does it for every batch handled since the last
+  one, a few times a second (a partition's first batch at once, so every partition handled has a
+  stored position), and an observer taking a partition resumes it from that stored position. A
+  crash loses only work not yet flushed, which is redone from the stored position: no run is
+  counted twice or missed, across restarts, kills and rebalances;
+- a snapshot never pairs windows with the wrong position: a batch is evaluated, its drifts
+  published and its position recorded under one lock, and a batch in flight while its partition
+  is re-claimed is dropped (the consumer is seeked back and gets it again);
+- drift events are published before their batch can be checkpointed, with ids derived from the
+  run's event id and the rule: a batch redone after a crash republishes the same ids, and the
+  governor's dedupe makes them no-ops.
+Dashboard figures (metrics, chart points) and the run counters are written by ``flush`` too, at
+most once per agent per flush: a crash loses a point, never doubles one.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
-import uuid
-from typing import Any
+from collections import Counter
+from dataclasses import dataclass, field
 
-from helix import LLMResourceTracker
 from helm import contracts as c
-from helm.bus import Bus, Position
+from helm.bus import TRANSIENT, Bus, Position
 from helm.config import DriftConfig
 from helm.store import Store
+from services.observer.checkpoint import Checkpoints
+from services.observer.figures import figures, point
 from services.observer.metrics import ObserverMetrics
-from services.observer.rules import AgentWindow, Finding, evaluate
+from services.observer.policy import Policies, Policy
+from services.observer.rules import drift_event, evaluate, new_window
+from services.observer.stats import AgentStats
+from services.observer.window import AgentWindow
 
 log = logging.getLogger(__name__)
-DRIFT_NS = uuid.UUID("6c1f6c1e-8a55-4b7b-9a8f-1d0e8f1b2a01")
+FIGURES_PER_CALL = 500  # agents per Redis call, so ten thousand agents make no giant command
+
+
+@dataclass(slots=True)
+class Tracked:
+    """One agent in memory: its policy, its window (None: reload from the checkpoint), its stats."""
+
+    policy: Policy
+    window: AgentWindow | None
+    stats: AgentStats
+
+
+@dataclass(slots=True)
+class Pending:
+    """A partition's work handled but not yet checkpointed."""
+
+    position: Position
+    agents: set[str] = field(default_factory=set)
 
 
 class Observer:
     def __init__(self, bus: Bus, store: Store, cfg: DriftConfig, metrics: ObserverMetrics) -> None:
-        self.bus, self.store, self.cfg, self.metrics = bus, store, cfg, metrics
-        self.windows: dict[str, AgentWindow] = {}
-        self.trackers: dict[str, LLMResourceTracker] = {}
-
-    def _window_key(self, agent_id: str) -> str:
-        return self.store.key("observer", "window", agent_id)
-
-    @property
-    def _offsets_key(self) -> str:
-        return self.store.key("observer", "offsets")
-
-    async def window(self, agent_id: str) -> AgentWindow:
-        w = self.windows.get(agent_id)
-        if w is None:
-            raw = await self.store.redis.get(self._window_key(agent_id))
-            w = (
-                AgentWindow.from_json(json.loads(raw), self.cfg)
-                if raw
-                else AgentWindow.new(self.cfg)
-            )
-            self.windows[agent_id] = w
-            self.metrics.agents.set(len(self.windows))
-        return w
+        self.bus, self.store, self.metrics = bus, store, metrics
+        self.policies = Policies(cfg)
+        self.checkpoints = Checkpoints(store)
+        self.agents: dict[str, Tracked] = {}
+        self.pending: dict[str, Pending] = {}  # partition field -> work since its checkpoint
+        self.anchored: set[str] = set()  # partitions with a stored position
+        self.dirty: dict[str, c.RunCompleted] = {}  # agents whose figures changed: last run
+        self.counts: Counter[tuple[str, str]] = Counter()  # runs by agent and outcome, unreported
+        self.handled: dict[str, int] = {}  # partition field -> next offset after what was applied
+        self.outbox: list[c.DriftDetected] = []  # drifts found but not yet acknowledged
+        self.lock = asyncio.Lock()  # held from applying a batch to recording it
+        self.flushing = asyncio.Lock()  # held by a checkpoint flush, and by a claim
+        self.generation = 0  # bumped when partitions are (re-)claimed
 
     async def resume_from(self, topic: str, partition: int) -> int | None:
-        """Where a newly assigned partition starts: after the last checkpointed batch."""
-        self.windows.clear()  # another observer may have moved these agents on: reload
-        raw = await self.store.redis.hget(self._offsets_key, f"{topic}:{partition}")
-        return int(raw) if raw is not None else None
+        """Where a newly assigned partition starts: after the last checkpointed batch.
+
+        Retried until Redis answers: a listener that failed would leave the partition at the
+        group's committed offset, which may be past the checkpoint.
+        """
+        attempt = 0
+        while True:
+            try:
+                return await self._claim(topic, partition)
+            except TRANSIENT as exc:
+                attempt += 1
+                log.warning("cannot claim %s[%s] (%r); retrying", topic, partition, exc)
+                await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
+
+    async def _claim(self, topic: str, partition: int) -> int | None:
+        async with self.flushing:  # no checkpoint lands between this flush and the claim
+            await self._flush_checkpoints()  # what was handled is stored while still ours
+            async with self.lock:
+                self.generation += 1
+                self.pending.clear()  # anything handled since is redone from the stored position
+                self.handled.clear()
+                self.outbox.clear()  # redoing those batches finds the same drifts again
+                for tracked in self.agents.values():  # another observer may have moved them on
+                    tracked.window = None
+            offset = await self.checkpoints.claim(topic, partition)
+        (self.anchored.add if offset is not None else self.anchored.discard)(f"{topic}:{partition}")
+        return offset
 
     async def handle(self, runs: list[c.RunCompleted], position: Position) -> None:
-        touched: dict[str, c.RunCompleted] = {}
+        """Apply a batch once, publish its drifts, record it for the next checkpoint.
+
+        The bus retries a batch whose handler raised; a retried batch is not applied again, only
+        what it had left undone (publishing its drifts, anchoring its partition) is retried.
+        """
+        generation, part = self.generation, f"{position[0]}:{position[1]}"
+        fresh = position[2] > self.handled.get(part, -1)
+        windows = await self._windows(runs) if fresh else {}
+        async with self.lock:
+            if generation != self.generation:
+                return  # its partition was re-claimed meanwhile: it will be delivered again
+            if fresh:
+                self.outbox += self._evaluate(runs, windows)
+                self.handled[part] = position[2]
+                self.pending.setdefault(part, Pending(position)).agents.update(windows)
+                self.pending[part].position = position
+            drifts, self.outbox = self.outbox, []
+            try:
+                if drifts:
+                    await self.bus.publish_many(c.DRIFT, drifts)
+            except BaseException:
+                self.outbox = drifts + self.outbox  # never checkpointed before they are sent
+                raise
+        self._report(drifts)
+        if part not in self.anchored:
+            await self.flush_checkpoints()
+
+    def _evaluate(
+        self, runs: list[c.RunCompleted], windows: dict[str, AgentWindow]
+    ) -> list[c.DriftDetected]:
         drifts: list[c.DriftDetected] = []
+        agents, dirty, counts = self.agents, self.dirty, self.counts
         for run in runs:
-            w = await self.window(run.agent_id)
-            drifts += [self._drift(run, f) for f in evaluate(w, run, self.cfg)]
-            await self._track(run)
-            touched[run.agent_id] = run
+            agent_id = run.agent_id
+            tracked = agents[agent_id]
+            for finding in evaluate(windows[agent_id], run, tracked.policy):
+                drifts.append(drift_event(run, finding))
+            tracked.stats.record(run)
+            dirty[agent_id] = run
+            counts[agent_id, run.outcome] += 1
+        return drifts
+
+    async def _windows(self, runs: list[c.RunCompleted]) -> dict[str, AgentWindow]:
+        """The window of every agent in the batch, loading those not in memory in one read."""
+        first = {r.agent_id: r for r in reversed(runs)}
+        missing = [a for a in first if (t := self.agents.get(a)) is None or t.window is None]
+        stored = await self.checkpoints.load(missing)
+        for agent_id in missing:
+            tracked = self.agents.get(agent_id)
+            if tracked is None:
+                policy = self.policies.get(first[agent_id].service_id, agent_id)
+                tracked = self.agents[agent_id] = Tracked(policy, None, AgentStats())
+            p, data = tracked.policy, stored[agent_id]
+            tracked.window = (
+                AgentWindow.from_json(data, p.capacity, p.cfg.retries_window, p.error_window)
+                if data
+                else new_window(p)
+            )
+        if missing:
+            self.metrics.agents.set(len(self.agents))
+        return {a: w for a in first if (w := self.agents[a].window) is not None}
+
+    async def flush(self, figures: bool = True) -> None:
+        """Checkpoint what was handled; then the dashboard figures and counters, if asked."""
+        await self.flush_checkpoints()
+        if figures:
+            await self.flush_figures()
+
+    async def flush_checkpoints(self) -> None:
+        """Store every partition's handled work; one flush at a time, so saves land in order."""
+        async with self.flushing:
+            await self._flush_checkpoints()
+
+    async def _flush_checkpoints(self) -> None:
+        async with self.lock:  # between batches: windows and positions agree
+            if self.outbox:
+                return  # drifts not yet sent must not be checkpointed past
+            work = [(p.position, self._snapshot(p.agents)) for p in self.pending.values()]
+            self.pending.clear()
+        for i, (position, saved) in enumerate(work):
+            try:
+                stored = await self.checkpoints.save(position, saved)
+            except BaseException:
+                self._unsaved(work[i:])
+                raise
+            if stored:
+                self.anchored.add(f"{position[0]}:{position[1]}")
+            else:
+                self._fenced(saved, position)
+
+    def _unsaved(self, work: list[tuple[Position, dict[str, str]]]) -> None:
+        """Put work whose save failed back, so the next flush stores it (with what came since)."""
+        for position, saved in work:
+            part = f"{position[0]}:{position[1]}"
+            later = self.pending.get(part)
+            self.pending[part] = later or Pending(position)
+            self.pending[part].agents.update(saved)
+
+    def _snapshot(self, agents: set[str]) -> dict[str, str]:
+        out = {}
+        for agent_id in agents:
+            window = self.agents[agent_id].window
+            assert window is not None, "pending work is cleared whenever windows are"
+            out[agent_id] = window.dumps()
+        return out
+
+    async def flush_figures(self) -> None:
+        counts, self.counts = self.counts, Counter()
+        for (agent_id, outcome), n in counts.items():
+            self.metrics.runs.labels(agent_id, outcome).inc(n)
+        dirty, self.dirty = self.dirty, {}
+        updates = [
+            (a, figures(t.stats, w, t.policy.cfg.baseline_runs, run), point(run))
+            for a, run in dirty.items()
+            if (w := (t := self.agents[a]).window) is not None
+        ]
+        for i in range(0, len(updates), FIGURES_PER_CALL):
+            await self.store.set_many_metrics(updates[i : i + FIGURES_PER_CALL])
+
+    def _fenced(self, saved: dict[str, str], position: Position) -> None:
+        """Another observer took the partition and redoes this work; nothing of it is stored.
+
+        The windows in memory stay as they are: this observer is about to lose the partition,
+        and ``resume_from`` reloads every window if it ever gets it back.
+        """
+        self.metrics.fenced.inc()
+        log.warning("partition %s[%s] moved to another observer; work dropped", *position[:2])
+
+    def _report(self, drifts: list[c.DriftDetected]) -> None:
         for drift in drifts:
-            await self.bus.publish(c.DRIFT, drift)
             self.metrics.drifts.labels(drift.agent_id, drift.rule).inc()
-            log.info(
-                "drift %s on %s: %s (baseline %s)",
-                drift.rule,
-                drift.agent_id,
-                drift.observed,
-                drift.baseline,
-            )
-        await self._checkpoint(touched, position)
-        for agent_id, last in touched.items():
-            await self.store.set_metrics(
-                agent_id, await self._metrics(agent_id, last), _point(last)
-            )
-        for run in runs:
-            self.metrics.runs.labels(run.agent_id, run.outcome).inc()
-
-    def _drift(self, run: c.RunCompleted, f: Finding) -> c.DriftDetected:
-        return c.DriftDetected(
-            event_id=uuid.uuid5(DRIFT_NS, f"{run.event_id}:{f.rule}").hex,
-            agent_id=run.agent_id,
-            service_id=run.service_id,
-            rule=f.rule,
-            metric=f.metric,
-            observed=f.observed,
-            baseline=f.baseline,
-            threshold=f.threshold,
-            window=f.window,
-            evidence_run_ids=f.evidence,
-            cause_event_id=run.event_id,
-        )
-
-    async def _track(self, run: c.RunCompleted) -> None:
-        tracker = self.trackers.get(run.agent_id)
-        if tracker is None:
-            tracker = self.trackers[run.agent_id] = LLMResourceTracker(
-                run.agent_id, run.model, window_size=300
-            )
-        await tracker.record_request(
-            input_tokens=run.input_tokens,
-            output_tokens=run.output_tokens,
-            latency_ms=run.latency_ms,
-            ttft_ms=run.ttft_ms or 0.0,
-            cost=run.cost,
-            error=None if run.outcome == "ok" else run.outcome,
-        )
-
-    async def _checkpoint(self, touched: dict[str, c.RunCompleted], position: Position) -> None:
-        topic, partition, offset = position
-        pipe = self.store.redis.pipeline(transaction=True)
-        for agent_id in touched:
-            pipe.set(self._window_key(agent_id), json.dumps(self.windows[agent_id].to_json()))
-        pipe.hset(self._offsets_key, f"{topic}:{partition}", offset)
-        await pipe.execute()
-
-    async def _metrics(self, agent_id: str, last: c.RunCompleted) -> dict[str, Any]:
-        w = self.windows[agent_id]
-        window = dict(await self.trackers[agent_id].get_metrics())
-        return {
-            **{k: v for k, v in window.items() if isinstance(v, int | float)},
-            "runs": w.runs,
-            "drifts": w.drifts,
-            "baseline_tokens": w.median(),
-            "tokens_per_run": last.total_tokens,
-            "confidence": last.confidence,
-            "retries": last.retries,
-            "batch_size": last.batch_size,
-            "provider": last.provider,
-            "model": last.model,
-            "last_run_ts": last.ts,
-            "last_outcome": last.outcome,
-        }
-
-
-def _point(run: c.RunCompleted) -> dict[str, Any]:
-    return {
-        "ts": run.ts,
-        "tokens": run.total_tokens,
-        "confidence": run.confidence,
-        "latency_ms": round(run.latency_ms, 1),
-        "outcome": run.outcome,
-        "probe": run.probe,
-    }
+            log.info("drift %s on %s: %s", drift.rule, drift.agent_id, drift.observed)

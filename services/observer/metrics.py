@@ -16,6 +16,11 @@ class ObserverMetrics:
             ["agent", "rule"],
             registry=registry,
         )
+        self.fenced = Counter(
+            "helm_observer_fenced_batches_total",
+            "Batches dropped because their partition had moved to another observer",
+            registry=registry,
+        )
         self.agents = Gauge(
             "helm_observer_agents_tracked", "Agents with a baseline", registry=registry
         )

@@ -32,7 +32,32 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("app", help="MODULE:CLIENT, the HelmClient your agents are registered on")
     worker.add_argument("--agent", required=True, help="the agent's name")
     worker.add_argument("--instance-id", help="this instance's id (default: host and pid)")
+    from helm import publish, tail
+
+    publish.add_parser(sub)
+    tail.add_parser(sub)
     return parser
+
+
+def _events(args: argparse.Namespace) -> None:
+    """``publish`` and ``tail``: clear one-line errors, exit codes a script can test."""
+    from aiokafka.errors import KafkaError
+
+    from helm import publish, tail
+    from helm.eventfile import PublishError
+    from helm.settings import KafkaSettings, load
+
+    settings = load(KafkaSettings)
+    command = publish if args.command == "publish" else tail
+    try:
+        code = command.run(args, settings, sys.stdout, sys.stderr)
+    except (PublishError, tail.TailError, OSError) as exc:
+        sys.exit(f"helmctl {args.command}: {exc}")
+    except KafkaError as exc:
+        sys.exit(f"helmctl {args.command}: Kafka at {settings.bootstrap}: {exc!r}")
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -70,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(up(options)))
     if args.command == "worker":
         _worker(args)
+    if args.command in ("publish", "tail"):
+        _events(args)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,9 @@ class RunCompleted(Message):
     type: Literal["RunCompleted"] = "RunCompleted"
     run_id: str = Field(default_factory=_new_id, description="the run this reports")
     agent_id: str = Field(min_length=1, max_length=128, description="agent that ran")
-    service_id: str = Field("default", max_length=128, description="service the agent belongs to")
+    service_id: str = Field(
+        "default", min_length=1, max_length=128, description="service the agent belongs to"
+    )
     instance_id: str = Field("", max_length=128, description="worker instance that ran it")
     model: str = Field("", max_length=128, description="LLM model name")
     provider: str = Field("offline", max_length=64, description="anthropic, offline, ...")
@@ -158,7 +160,9 @@ class ResumeAgent(ControlCommand):
 
 class ConstrainAgent(ControlCommand):
     type: Literal["ConstrainAgent"] = "ConstrainAgent"
-    rate_limit_per_min: float | None = Field(None, gt=0, description="runs per minute, or none")
+    rate_limit_per_min: float | None = Field(
+        None, ge=0.001, description="runs per minute (at least 0.001), or none"
+    )
     batch_size: int | None = Field(None, ge=1, description="largest batch, or none")
     max_retries: int | None = Field(None, ge=0, description="LLM retries per run, or none")
 
