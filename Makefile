@@ -7,7 +7,7 @@ SRC    := shared services tests bench scripts
 WEB       := services/gateway/web
 DASHBOARD := services/gateway/static/vendor/VERSIONS.json
 
-.PHONY: help install run up down test test-unit test-integration test-e2e test-faults lint typecheck format bench soak clean dashboard test-deps
+.PHONY: help install run up down test test-unit test-integration test-e2e test-faults test-fuzz lint typecheck format bench soak clean dashboard test-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ test-e2e: install ## the whole stack as processes
 
 test-faults: install ## the fault suite: services killed, Redis and the broker restarted, a hung worker
 	$(BIN)/python -m pytest tests/faults -p no:cacheprovider
+
+test-fuzz: install ## bad input, fuzzed: every consumed topic and the REST API (HELM_FUZZ_EXAMPLES, HELM_FUZZ_HTTP_EXAMPLES, HELM_FUZZ_SEED for longer hunts)
+	$(BIN)/python -m pytest tests/fuzz -p no:cacheprovider
 
 lint: install ## ruff, formatting and the import boundaries
 	$(BIN)/ruff check $(SRC)

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway import errors, routes
 from services.gateway.context import Gateway
+from services.gateway.limits import BodyLimit
 from services.gateway.live import Hub
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.models import Health
@@ -78,6 +79,7 @@ def create_api(gw: Gateway, hub: Hub, registry: CollectorRegistry) -> FastAPI:
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Helm-Operator"],
         )
+    app.add_middleware(BodyLimit, max_bytes=gw.settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=gw.metrics)
     return app
 

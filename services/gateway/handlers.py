@@ -14,7 +14,7 @@ from helm.state import AgentState, AgentView, Anomaly
 from services.gateway.context import Gateway
 from services.gateway.errors import ApiError, not_found
 from services.gateway.models import Ack, AnomalyRequest, CommandAccepted
-from services.gateway.queries import agent_view, service_agents
+from services.gateway.queries import agent_view, is_stream_id, service_agents
 
 PAUSED_LIKE = (AgentState.PAUSED, AgentState.DEGRADED)
 
@@ -137,6 +137,8 @@ async def kill_switch(gw: Gateway, actor: str, reason: str, *, engage: bool) -> 
 
 async def acknowledge(gw: Gateway, incident_id: str, actor: str, note: str) -> Ack:
     """Record who acknowledged an incident (once: a second ack returns the first)."""
+    if not is_stream_id(incident_id):
+        raise not_found("incident", incident_id)
     rows = await gw.store.redis.xrange(gw.store.key("incidents"), incident_id, incident_id)
     if not rows:
         raise not_found("incident", incident_id)

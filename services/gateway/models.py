@@ -106,7 +106,12 @@ class BudgetIn(Body):
     """A token budget: ``amount`` tokens per ``period`` for one scope."""
 
     scope: BudgetScope = Field(BudgetScope.ORGANIZATION, description="org, service or agent")
-    scope_id: str | None = Field(None, max_length=128, description="id; default organisation")
+    # no ":" — it separates the parts of a budget's id in Redis
+    scope_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
+        description="id of the organisation, service or agent; default the organisation",
+    )
     period: TokenPeriod = Field(TokenPeriod.DAILY, description="hourly, daily, weekly, monthly")
     amount: int = Field(ge=0, description="tokens allowed per period")
 

@@ -9,7 +9,7 @@ from helix.budgets import BudgetStatus
 from helm.contracts import IncidentRecorded
 from helm.state import AgentView
 from services.gateway.context import Gateway
-from services.gateway.errors import not_found
+from services.gateway.errors import ApiError, not_found
 from services.gateway.models import (
     Ack,
     BudgetOut,
@@ -22,6 +22,13 @@ from services.gateway.models import (
 
 SCAN_CHUNK = 200
 SCAN_MAX = 5000
+STREAM_PART_MAX = 2**64 - 1  # a Redis stream id is two unsigned 64-bit numbers
+
+
+def is_stream_id(text: str) -> bool:
+    """``<ms>-<seq>`` as Redis accepts it (the route's pattern has checked the form)."""
+    ms, _, seq = text.partition("-")
+    return int(ms) <= STREAM_PART_MAX and int(seq) <= STREAM_PART_MAX
 
 
 async def agent_view(gw: Gateway, agent_id: str, *, instances: bool = False) -> AgentView:
@@ -86,6 +93,10 @@ async def incidents(
     gw: Gateway, limit: int, before: str | None, where: IncidentFilter
 ) -> IncidentPage:
     """Newest first, filtered, scanning at most ``SCAN_MAX`` entries per page."""
+    if before is not None and not is_stream_id(before):
+        raise ApiError(422, f"before: {before!r} is not an incident id (each part < 2^64)")
+    if before is not None and before.strip("0-") == "":
+        return IncidentPage(incidents=[], next_before=None)  # nothing comes before 0-0
     found: list[tuple[str, IncidentRecorded]] = []
     cursor, scanned = before, 0
     while len(found) < limit and scanned < SCAN_MAX:

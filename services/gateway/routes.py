@@ -33,6 +33,7 @@ from services.gateway.models import (
 )
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+STREAM_ID = r"^[0-9]{1,20}-[0-9]{1,20}$"  # an incident's id in the Redis stream (ASCII digits)
 _bearer = HTTPBearer(auto_error=False, description="operator (or read) token")
 Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
@@ -226,7 +227,7 @@ async def resume_service(
 async def list_incidents(
     gw: GW,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[str | None, Query(pattern=r"^\d+-\d+$")] = None,
+    before: Annotated[str | None, Query(pattern=STREAM_ID)] = None,
     scope: Scope | None = None,
     scope_id: str | None = None,
     severity: Severity | None = None,
@@ -243,7 +244,7 @@ async def list_incidents(
 async def ack_incident(
     gw: GW,
     actor: Actor,
-    incident_id: Annotated[str, Path(pattern=r"^\d+-\d+$")],
+    incident_id: Annotated[str, Path(pattern=STREAM_ID)],
     body: Annotated[AckRequest | None, Body()] = None,
 ) -> Ack:
     return await handlers.acknowledge(gw, incident_id, actor, body.note if body else "")

@@ -43,6 +43,9 @@ class GatewaySettings(CommonSettings):
         1.0, ge=0, le=60, description="GET /state is rebuilt at most this often (0: every request)"
     )
     health_ttl_s: float = Field(3.0, ge=0, description="how long a /healthz verdict is cached")
+    max_body_bytes: int = Field(
+        262_144, ge=1024, description="largest request body accepted; larger ones get a 413"
+    )
 
     @field_validator("operator_token", "read_token", mode="before")
     @classmethod

@@ -94,7 +94,9 @@ async def execute(
         output_tokens=m.output_tokens,
         latency_ms=(time.perf_counter() - start) * 1000,
         ttft_ms=m.ttft_ms,
-        cost=0.0 if provider == "offline" else config.cost(m.model, m.input_tokens, m.output_tokens),
+        cost=0.0
+        if provider == "offline"
+        else config.cost(m.model, m.input_tokens, m.output_tokens),
         confidence=ctx.confidence,
         retries=m.retries + ctx.retries,
         batch_size=ctx.batch_size,

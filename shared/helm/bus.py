@@ -4,8 +4,10 @@ Guarantees:
 - publishing waits for ``acks=all``;
 - a consumer in a group commits an offset only after the handler of every message before it
   returned, i.e. after the effect is stored (at-least-once; handlers dedupe by ``event_id``);
-- a message that cannot be decoded or validated goes to ``helm.deadletter`` with its reason and
-  raw bytes, and consumption goes on;
+- a message that cannot be decoded or validated, or is larger than ``max_message_bytes``, goes
+  to ``helm.deadletter`` with its reason and raw bytes (truncated when large), and consumption
+  goes on; so does a record too large to fetch at all (without its bytes);
+- a message larger than ``max_message_bytes`` is refused before it is sent (``MessageTooLarge``);
 - a handler that fails is retried with back-off; an infrastructure error (Redis, Kafka) is retried
   until it clears, any other error ``max_attempts`` times before the message is dead-lettered.
 """
@@ -13,7 +15,6 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import logging
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import RecordTooLargeError
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -55,6 +57,7 @@ class Bus:
         self.client_id = client_id
         self.metrics = metrics or BusMetrics(None)
         self._producer: AIOKafkaProducer | None = None
+        self._tracked: set[str] = set()
 
     def topic(self, base: str) -> str:
         """The real topic name of a base name such as ``helm.telemetry``."""
@@ -74,6 +77,22 @@ class Bus:
             max_request_size=self.settings.max_message_bytes + 65536,
         )
         await self._producer.start()
+        self._tracked = set()
+
+    async def _track(self, base_topic: str) -> str:
+        """The real topic name, tracked by the producer's metadata before the first send.
+
+        aiokafka 0.14 refreshes metadata only for the topics its client tracks, and a topic it
+        learnt at bootstrap is not tracked: once it sends to a new topic (a chat query to a
+        task topic created after start), it forgets the other topics' leaders, and batches for
+        them (dead letters) fail with NotLeaderForPartitionError after a metadata storm.
+        """
+        topic = self.topic(base_topic)
+        if topic not in self._tracked:
+            assert self._producer is not None
+            await self._producer.client.add_topic(topic)
+            self._tracked.add(topic)
+        return topic
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -117,9 +136,11 @@ class Bus:
         await self.publish_raw(base_topic, codec.encode(message), key or codec.key_for(message))
 
     async def publish_raw(self, base_topic: str, value: bytes, key: str | None) -> None:
+        """Send raw bytes; raises ``codec.MessageTooLarge`` above ``max_message_bytes``."""
         if self._producer is None:
             raise RuntimeError("bus not started")
-        topic = self.topic(base_topic)
+        codec.check_size(base_topic, value, self.settings.max_message_bytes)
+        topic = await self._track(base_topic)
         await self._producer.send_and_wait(topic, value, key=key.encode() if key else None)
         self.metrics.published.labels(base_topic).inc()
 
@@ -131,8 +152,10 @@ class Bus:
         """
         if self._producer is None:
             raise RuntimeError("bus not started")
+        value = codec.encode(message)
+        codec.check_size(base_topic, value, self.settings.max_message_bytes)
         future = await self._producer.send(
-            self.topic(base_topic), codec.encode(message), key=codec.key_for(message).encode()
+            await self._track(base_topic), value, key=codec.key_for(message).encode()
         )
         self.metrics.published.labels(base_topic).inc()
         return future  # type: ignore[no-any-return]
@@ -141,10 +164,12 @@ class Bus:
         """Send several messages, batched by the producer, and wait for all acknowledgements."""
         if self._producer is None:
             raise RuntimeError("bus not started")
-        topic = self.topic(base_topic)
+        topic, values = await self._track(base_topic), [codec.encode(m) for m in messages]
+        for value in values:
+            codec.check_size(base_topic, value, self.settings.max_message_bytes)
         futures = [
-            await self._producer.send(topic, codec.encode(m), key=codec.key_for(m).encode())
-            for m in messages
+            await self._producer.send(topic, v, key=codec.key_for(m).encode())
+            for v, m in zip(values, messages, strict=True)
         ]
         await asyncio.gather(*futures)
         self.metrics.published.labels(base_topic).inc(len(messages))
@@ -154,16 +179,10 @@ class Bus:
     ) -> None:
         """Keep a message that could not be used, with why, on ``helm.deadletter``."""
         base = self.base(record.topic)
-        letter = c.DeadLettered(
-            source_topic=base,
-            partition=record.partition,
-            offset=record.offset,
-            consumer=consumer,
-            reason=reason[:2000],
-            payload_b64=base64.b64encode(record.value or b"").decode(),
-            key_b64=base64.b64encode(record.key).decode() if record.key else None,
-        )
-        key = record.key.decode(errors="replace") if record.key else base
+        source = (base, record.partition, record.offset)
+        limit = self.settings.max_message_bytes
+        letter = codec.dead_letter(source, consumer, reason, record.value, record.key, limit)
+        key = record.key[: codec.KEY_KEPT].decode(errors="replace") if record.key else base
         await self.publish_raw(c.DEADLETTER, codec.encode(letter), key)
         self.metrics.deadlettered.labels(base).inc()
         log.warning("dead-lettered %s[%s]@%s: %s", base, record.partition, record.offset, reason)
@@ -240,7 +259,11 @@ class Consumer:
             self.ready.set()
             next_lag = 0.0
             while not stop.is_set():
-                batch = await kafka.getmany(timeout_ms=200, max_records=500)
+                try:
+                    batch = await kafka.getmany(timeout_ms=200, max_records=500)
+                except RecordTooLargeError as exc:
+                    await self._skipped_too_large(exc)
+                    continue
                 for records in batch.values():
                     await self._handle_records(records, stop)
                 if batch and self.group is not None:
@@ -251,6 +274,16 @@ class Consumer:
         finally:
             self._kafka = None
             await kafka.stop()
+
+    async def _skipped_too_large(self, exc: RecordTooLargeError) -> None:
+        """aiokafka moved past a record larger than the fetch size: dead-letter its place."""
+        tp, offset = (exc.args[1], exc.args[2]) if len(exc.args) >= 3 else (None, -1)
+        topic = tp.topic if tp is not None else self.bus.topic(self.bases[0])
+        partition = tp.partition if tp is not None else -1
+        record = ConsumerRecord(topic, partition, offset, -1, 0, None, None, None, -1, -1, ())
+        limit = self.bus.settings.max_message_bytes + 65536
+        reason = f"record too large to fetch (above the fetch size of {limit:,} bytes); skipped"
+        await self.bus.dead_letter(record, self.group or self.bus.client_id, reason)
 
     async def _settle_positions(self, kafka: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         """Wait for an assignment and resolve every position, so ``ready`` means "reading".
@@ -272,37 +305,58 @@ class Consumer:
         self, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event
     ) -> None:
         good: list[tuple[Any, ConsumerRecord[bytes, bytes]]] = []
+        if not records:
+            return
+        base = self.bus.base(records[0].topic)  # one partition's records: one topic
+        self.bus.metrics.consumed.labels(base).inc(len(records))
         for record in records:
-            base = self.bus.base(record.topic)
-            self.bus.metrics.consumed.labels(base).inc()
             try:
-                good.append((codec.decode(base, record.value), record))
+                limit = self.bus.settings.max_message_bytes
+                good.append((codec.decode(base, record.value, limit), record))
             except codec.DecodeError as exc:
                 await self.bus.dead_letter(record, self.group or self.bus.client_id, str(exc))
         if not good:
             return
         batch_handler, handler = self.batch_handler, self.handler
         if batch_handler is not None:
-            messages = [m for m, _ in good]
-            last = records[-1]
-            where = (self.bus.base(last.topic), last.partition, last.offset + 1)
-            await self._attempt(lambda: batch_handler(messages, where), good[-1][1], stop)
+            await self._batch(batch_handler, good, records[-1], stop)
             return
         assert handler is not None
         for message, record in good:
             await self._attempt(functools.partial(handler, message), record, stop)
+
+    async def _batch(
+        self,
+        handler: BatchHandler,
+        good: list[tuple[Any, ConsumerRecord[bytes, bytes]]],
+        last: ConsumerRecord[bytes, bytes],
+        stop: asyncio.Event,
+    ) -> None:
+        """The batch at once; if it keeps failing, one message at a time, so that only the
+        messages that fail are dead-lettered and the others still reach the handler."""
+        where = (self.bus.base(last.topic), last.partition, last.offset + 1)
+        messages, alone = [m for m, _ in good], len(good) == 1
+        call = functools.partial(handler, messages, where)
+        if await self._attempt(call, good[-1][1], stop, dead_letter=alone) or alone:
+            return
+        for message, record in good:
+            one = where if record is good[-1][1] else (where[0], where[1], record.offset + 1)
+            await self._attempt(functools.partial(handler, [message], one), record, stop)
 
     async def _attempt(
         self,
         call: Callable[[], Awaitable[None]],
         record: ConsumerRecord[bytes, bytes],
         stop: asyncio.Event,
-    ) -> None:
+        dead_letter: bool = True,
+    ) -> bool:
+        """True once ``call`` succeeded; False when it kept failing (and, if asked, the
+        record was dead-lettered)."""
         attempt = 0
         while True:
             try:
                 await call()
-                return
+                return True
             except TRANSIENT as exc:
                 attempt += 1
                 log.warning("handler hit %r (attempt %d); retrying", exc, attempt)
@@ -310,8 +364,10 @@ class Consumer:
                 attempt += 1
                 log.exception("handler failed (attempt %d)", attempt)
                 if attempt >= self.max_attempts:
-                    await self.bus.dead_letter(record, self.group or "", f"handler failed: {exc!r}")
-                    return
+                    if dead_letter:
+                        consumer = self.group or self.bus.client_id
+                        await self.bus.dead_letter(record, consumer, f"handler failed: {exc!r}")
+                    return False
             self.bus.metrics.handler_errors.labels(self.bus.base(record.topic)).inc()
             if stop.is_set():
                 raise asyncio.CancelledError("stopping with an unhandled message; not committed")

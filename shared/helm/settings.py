@@ -27,7 +27,9 @@ class KafkaSettings(BaseSettings):
     )
     partitions: int = Field(4, ge=1, description="partitions for topics Helm creates")
     replication_factor: int = Field(1, ge=1, description="replication factor for created topics")
-    fetch_max_wait_ms: int = Field(20, ge=1, le=1000, description="consumer fetch wait (latency of control)")
+    fetch_max_wait_ms: int = Field(
+        20, ge=1, le=1000, description="consumer fetch wait (latency of control)"
+    )
     linger_ms: int = Field(5, ge=0, le=1000, description="producer batching delay")
     session_timeout_ms: int = Field(6000, ge=1000, description="consumer group session timeout")
     max_message_bytes: int = Field(1_048_576, ge=1024, description="largest event accepted")

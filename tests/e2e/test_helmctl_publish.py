@@ -162,11 +162,15 @@ async def test_raw_bytes_go_to_the_dead_letter_topic_with_their_reason(
     key = new_agent("raw")
     path = tmp_path / "raw.txt"
     path.write_bytes(b"this is not json\n" + json.dumps({"agent_id": key, "retries": -3}).encode())
-    async with Tail(running_stack, "helm.deadletter", "--key", key, "--count", "2") as tail:
+    # Both consumers of helm.telemetry (observer and governor) refuse each record: four letters.
+    async with Tail(running_stack, "helm.deadletter", "--key", key, "--count", "4") as tail:
         args = ("publish", "--raw", "--topic", "helm.telemetry", "--key", key, "--file", str(path))
         code, _, err = await helmctl(running_stack, *args)
         assert code == 0, err
-        letters = [json.loads(line) for line in await tail.lines()]
+        everything = [json.loads(line) for line in await tail.lines()]
+    assert {x["consumer"] for x in everything} == {"helm.observer", "helm.governor.telemetry"}
+    letters = [x for x in everything if x["consumer"] == "helm.observer"]
+    assert len(letters) == 2
     payloads = {base64.b64decode(x["payload_b64"]): x["reason"] for x in letters}
     assert "json" in payloads[b"this is not json"].lower()
     assert "retries" in next(r for p, r in payloads.items() if p.startswith(b"{"))
