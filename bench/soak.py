@@ -120,7 +120,7 @@ async def soak(minutes: float, agents: int, rate: float, every: float) -> dict[s
     await bus.start()
     load = Load(bus, [f"soak-{i:03d}" for i in range(agents)], rate)
     drifts, stop = Drifts(), asyncio.Event()
-    watcher = bus.consumer([c.DRIFT], None, drifts.keep, from_latest=True)
+    watcher = bus.consumer([c.DRIFT], None, drifts.keep, from_latest=True, dead_letter=False)
     tasks = [asyncio.create_task(watcher.run(stop)), asyncio.create_task(load.run(stop))]
     samples: list[dict[str, Any]] = []
     start = time.monotonic()

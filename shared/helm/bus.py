@@ -197,14 +197,18 @@ class Bus:
         from_latest: bool = False,
         max_attempts: int = 5,
         resume_from: ResumeFrom | None = None,
+        dead_letter: bool = True,
     ) -> Consumer:
         """A consumer of ``bases``; ``group=None`` reads every partition (from the end if asked).
 
         ``resume_from`` lets a handler that stores its own positions with its effects (exactly
-        once) decide where each assigned partition starts.
+        once) decide where each assigned partition starts. ``dead_letter=False`` is for watchers
+        that only look (a tail, a test's tap): what they cannot decode they skip, since the
+        services that own the topic dead-letter it already.
         """
         consumer = Consumer(self, bases, group, handler, batch_handler, from_latest, max_attempts)
         consumer.resume_from = resume_from
+        consumer.dead_letters = dead_letter
         return consumer
 
 
@@ -228,6 +232,7 @@ class Consumer:
         self.from_latest, self.max_attempts = from_latest, max_attempts
         self.ready = asyncio.Event()
         self.resume_from: ResumeFrom | None = None
+        self.dead_letters = True
         self._kafka: AIOKafkaConsumer | None = None
 
     def _make(self) -> AIOKafkaConsumer:
@@ -314,7 +319,8 @@ class Consumer:
                 limit = self.bus.settings.max_message_bytes
                 good.append((codec.decode(base, record.value, limit), record))
             except codec.DecodeError as exc:
-                await self.bus.dead_letter(record, self.group or self.bus.client_id, str(exc))
+                if self.dead_letters:
+                    await self.bus.dead_letter(record, self.group or self.bus.client_id, str(exc))
         if not good:
             return
         batch_handler, handler = self.batch_handler, self.handler

@@ -35,7 +35,9 @@ class Tap:
         self.seen.append((time.time(), message))
 
     async def __aenter__(self) -> Tap:
-        consumer = self.bus.consumer(self.topics, None, self._keep, from_latest=True)
+        consumer = self.bus.consumer(
+            self.topics, None, self._keep, from_latest=True, dead_letter=False
+        )
         self.task = asyncio.create_task(consumer.run(self.stop))
         await asyncio.wait_for(consumer.ready.wait(), 20)
         return self

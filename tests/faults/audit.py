@@ -19,7 +19,7 @@ async def read_all(bus: Bus, base: str, quiet_s: float = 2.0) -> list[Any]:
         seen.append(message)
 
     stop = asyncio.Event()
-    consumer = bus.consumer([base], None, keep)
+    consumer = bus.consumer([base], None, keep, dead_letter=False)
     task = asyncio.create_task(consumer.run(stop))
     last, still = -1, 0.0
     while still < quiet_s:
