@@ -8,7 +8,7 @@ import time
 from helm import contracts as c
 from helm.bus import Bus
 from helm.settings import KafkaSettings, RedisSettings
-from helm.state import AgentState
+from helm.state import AgentState, Anomaly
 from helm.store import Store
 from services.governor.app import build_app as governor
 from services.governor.settings import GovernorSettings
@@ -43,10 +43,10 @@ async def test_an_injected_anomaly_is_detected_paused_recovered_and_logged(
             control = apps[3].control_consumer
             assert control is not None
             await asyncio.wait_for(control.ready.wait(), 20)
-            await bus.publish(
-                c.CONTROL,
-                c.InjectAnomaly(agent_id="classifier", duration_s=3, actor="operator:test"),
-            )
+            # As the gateway does: the desired anomaly in Redis (the truth), then the fast path.
+            inject = c.InjectAnomaly(agent_id="classifier", duration_s=5, actor="operator:test")
+            await store.set_anomaly("classifier", Anomaly(until=inject.ts + inject.duration_s))
+            await bus.publish(c.CONTROL, inject)
             seen = await _states(store, {AgentState.PAUSED, AgentState.RECOVERING}, 40)
             assert seen[0] == AgentState.PAUSED
             await eventually(lambda: _state_is(store, AgentState.HEALTHY), 40, what="healthy again")
