@@ -17,7 +17,7 @@ from helm import contracts as c
 from helm.config import ServicePolicy
 from helm.state import ScopeState, ScopeStatus
 from services.governor.holds import Hold
-from services.governor.machine import derived_id
+from services.governor.machine import derived_id, incident
 
 ACTOR = "governor.service"
 
@@ -36,30 +36,6 @@ class Containment:
     targets: list[str] = field(default_factory=list)
     incidents: list[c.IncidentRecorded] = field(default_factory=list)
     escalations: list[c.ServiceEscalated] = field(default_factory=list)
-
-
-def _incident(
-    service: str,
-    episode: str,
-    kind: str,
-    msg: str,
-    sev: c.Severity,
-    frm: ScopeStatus,
-    to: ScopeState,
-    causes: list[str],
-) -> c.IncidentRecorded:
-    return c.IncidentRecorded(
-        event_id=derived_id(episode, f"service-incident:{kind}"),
-        severity=sev,
-        scope="service",
-        scope_id=service,
-        kind=kind,
-        message=msg,
-        actor=ACTOR,
-        cause_ids=causes,
-        state_from=frm.state.value,
-        state_to=to.value,
-    )
 
 
 def _limits_text(p: ServicePolicy) -> str:
@@ -115,7 +91,8 @@ def on_escalated(
     )
     msg = f"service {e.service_id} contained: {why}"
     incidents = [
-        _incident(
+        incident(
+            "service",
             e.service_id,
             episode,
             "service_contained",
@@ -163,7 +140,8 @@ def _pause(
         reason=reason,
         cause_ids=list(dict.fromkeys([episode, e.event_id])),
     )
-    incident = _incident(
+    record = incident(
+        "service",
         e.service_id,
         episode,
         "service_paused",
@@ -173,7 +151,7 @@ def _pause(
         ScopeState.PAUSED,
         causes,
     )
-    return Containment(status, hold, members, [incident], [escalated])
+    return Containment(status, hold, members, [record], [escalated])
 
 
 def on_cleared(
@@ -196,7 +174,15 @@ def on_cleared(
     why = f"no agent of service {service} is degraded any more ({note}): service-wide limits lifted"
     status = ScopeStatus(state=ScopeState.HEALTHY, since=now, reason=why, actor=ACTOR)
     msg = f"service {service} healthy again: {why}"
-    incident = _incident(
-        service, svc.episode, "service_restored", msg, "info", svc, ScopeState.HEALTHY, [cause]
+    record = incident(
+        "service",
+        service,
+        svc.episode,
+        "service_restored",
+        msg,
+        "info",
+        svc,
+        ScopeState.HEALTHY,
+        [cause],
     )
-    return Containment(status, None, sorted(agents), [incident])
+    return Containment(status, None, sorted(agents), [record])

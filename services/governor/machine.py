@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
 
 from helm import contracts as c
 from helm.config import GovernorConfig
@@ -33,25 +35,33 @@ class Decision:
     escalations: list[c.AgentEscalated] = field(default_factory=list)
 
 
-def _incident(
-    agent: str,
+class _Stated(Protocol):
+    @property
+    def state(self) -> Enum: ...
+
+
+def incident(
+    scope: c.Scope,
+    scope_id: str,
     cause: str,
     kind: str,
     msg: str,
     sev: c.Severity,
-    frm: Status,
-    to: AgentState,
+    frm: _Stated,
+    to: Enum,
     causes: list[str],
-    actor: str = ACTOR,
+    actor: str | None = None,
 ) -> c.IncidentRecorded:
+    """An incident of an agent's or a service's governor; its id is derived from the cause."""
+    what = "incident" if scope == "agent" else f"{scope}-incident"
     return c.IncidentRecorded(
-        event_id=derived_id(cause, f"incident:{kind}"),
+        event_id=derived_id(cause, f"{what}:{kind}"),
         severity=sev,
-        scope="agent",
-        scope_id=agent,
+        scope=scope,
+        scope_id=scope_id,
         kind=kind,
         message=msg,
-        actor=actor,
+        actor=actor or f"governor.{scope}",
         cause_ids=causes,
         state_from=frm.state.value,
         state_to=to.value,
@@ -134,7 +144,7 @@ def _pause(
             _constrain(agent, cause, p.tight, why),
         ],
         incidents=[
-            _incident(agent, cause, "paused", msg, "warning", st, AgentState.PAUSED, causes)
+            incident("agent", agent, cause, "paused", msg, "warning", st, AgentState.PAUSED, causes)
         ],
     )
 
@@ -165,7 +175,8 @@ def _degrade(
             )
         ],
         incidents=[
-            _incident(
+            incident(
+                "agent",
                 d.agent_id,
                 d.event_id,
                 "degraded",
@@ -221,7 +232,8 @@ def on_tick(agent: str, st: Status, p: GovernorConfig, now: float) -> Decision |
             ),
         ],
         incidents=[
-            _incident(
+            incident(
+                "agent",
                 agent,
                 cause,
                 "recovering",
@@ -256,7 +268,8 @@ def on_run(st: Status, run: c.RunCompleted, p: GovernorConfig, now: float) -> De
         control,
         commands=[_constrain(run.agent_id, run.event_id, Constraints(), why)],
         incidents=[
-            _incident(
+            incident(
+                "agent",
                 run.agent_id,
                 run.event_id,
                 "recovered",
@@ -307,7 +320,8 @@ def on_operator(
         status, control, to = st, None, st.state
     else:
         return None
-    incident = _incident(
+    record = incident(
+        "agent",
         agent,
         cmd.event_id,
         f"operator:{type(cmd).__name__}",
@@ -318,4 +332,4 @@ def on_operator(
         [cmd.event_id],
         who,
     )
-    return Decision(status, control, incidents=[incident])
+    return Decision(status, control, incidents=[record])
