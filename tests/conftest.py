@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from helm.embedded import EmbeddedBroker, EmbeddedRedis
 from helm.settings import KafkaSettings, RedisSettings
+from helm.store import Store
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +76,12 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def store(redis_settings: RedisSettings) -> AsyncIterator[Store]:
+    store = Store(redis_settings)
+    try:
+        yield store
+    finally:
+        await store.close()

@@ -16,15 +16,6 @@ from tests.integration.gateway.conftest import HIERARCHY, TOKEN, start_gateway
 
 
 @pytest.fixture
-async def store(redis_settings: RedisSettings) -> AsyncIterator[Store]:
-    store = Store(redis_settings)
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-@pytest.fixture
 async def gateway(
     kafka_settings: KafkaSettings, redis_settings: RedisSettings, store: Store
 ) -> AsyncIterator[GatewayApp]:

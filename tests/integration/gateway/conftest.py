@@ -65,15 +65,6 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[GatewayApp]:
 
 
 @pytest.fixture
-async def store(redis_settings: RedisSettings) -> AsyncIterator[Store]:
-    store = Store(redis_settings)
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-@pytest.fixture
 async def seeded(store: Store) -> Store:
     await store.put_hierarchy(HIERARCHY)
     for agent_id in ("classifier", "processor"):

@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from helm.bus import Bus
-from helm.settings import KafkaSettings, RedisSettings
-from helm.store import Store
+from helm.settings import KafkaSettings
 
 
 @pytest.fixture(autouse=True)
@@ -20,15 +19,6 @@ def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HELM_WORKER_HEARTBEAT_INTERVAL_S", "0.5")
     monkeypatch.setenv("HELM_WORKER_AUTORUN", "false")
     monkeypatch.setenv("HELM_LOG_JSON", "false")
-
-
-@pytest.fixture
-async def store(redis_settings: RedisSettings) -> AsyncIterator[Store]:
-    store = Store(redis_settings)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture
