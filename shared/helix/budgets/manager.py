@@ -204,6 +204,8 @@ class TokenBudgetManager:
         return f"{bid}:{period_key(period, now)}"
 
     async def _alerts(self, applied: tuple[Applied, ...]) -> tuple[BudgetAlert, ...]:
+        if not any(a.fired for a in applied):
+            return ()
         alerts = tuple(
             BudgetAlert(
                 a.budget_id, LEVEL_BY_CODE[code], a.used, a.limit, a.counter_key.rsplit(":", 1)[1]

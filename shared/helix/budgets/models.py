@@ -56,7 +56,8 @@ def budget_id(scope: BudgetScope, scope_id: str, period: TokenPeriod) -> str:
 
 
 def parse_budget_id(value: str, amount: int) -> Budget:
-    scope, scope_id, period = value.split(":")
+    scope, rest = value.split(":", 1)
+    scope_id, period = rest.rsplit(":", 1)  # scope ids may hold ":" (e.g. "team:chat")
     return Budget(BudgetScope(scope), scope_id, TokenPeriod(period), amount)
 
 

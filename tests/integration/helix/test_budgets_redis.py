@@ -122,3 +122,26 @@ async def test_token_usage_in_redis_is_idempotent_and_shared(
     usage = await reader.get_usage(agent_id="chat", model="gpt-4", period=TokenPeriod.DAILY)
     assert (usage.input_tokens, usage.output_tokens, usage.requests) == (100, 150, 1)
     assert (await reader.recent(2))[0].metadata == {"user_id": "123"}
+
+
+async def test_scope_ids_with_colons_are_enforced_and_listed(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    budgets = TokenBudgetManager(RedisBudgetStore(client, key_prefix))
+    await budgets.set_budget(1_000, TokenPeriod.DAILY, BudgetScope.AGENT, "team:chat")
+    first = await budgets.reserve(600, agent_id="team:chat")
+    await budgets.settle(first, 900)
+    refused = await budgets.reserve(200, agent_id="team:chat")
+    assert first.granted and not refused.granted
+    assert refused.refused_by is not None and refused.refused_by.used == 900
+    (status,) = await budgets.check_budget(scope=BudgetScope.AGENT)
+    assert (status.scope_id, status.used, status.remaining) == ("team:chat", 900, 100)
+
+
+async def test_ids_with_control_characters_are_refused(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    budgets = TokenBudgetManager(RedisBudgetStore(client, key_prefix))
+    await budgets.set_budget(1_000, TokenPeriod.DAILY, BudgetScope.AGENT, "chat")
+    with pytest.raises(ValueError, match="control characters"):
+        await budgets.reserve(10, agent_id="chat\x1ebad")
