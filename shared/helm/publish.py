@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+from helm import codec
 from helm import contracts as c
 from helm.eventfile import (
     TOPIC_OF_TYPE,
@@ -184,6 +185,10 @@ def run(args: argparse.Namespace, settings: KafkaSettings, out: TextIO, err: Tex
         events = from_file(args.file, topic, key)
     else:
         raise PublishError("say what to publish: a KIND with its flags, or --file")
+    for number, event in enumerate(events, 1):
+        if len(event.value) > settings.max_message_bytes:
+            size = codec.too_large(len(event.value), settings.max_message_bytes)
+            raise PublishError(f"event {number} ({event.topic}): {size}; nothing was sent")
     if getattr(args, "dry_run", None):
         out.writelines(e.value.decode(errors="replace") + "\n" for e in events)
         return 0

@@ -136,6 +136,24 @@ async def test_a_file_with_a_bad_line_names_line_and_field_and_sends_nothing(
     assert json.loads(first)["run_id"] == "sentinel", "nothing of the bad file was sent"
 
 
+async def test_an_oversized_event_is_refused_by_number_and_nothing_is_sent(
+    running_stack: RunningStack, tmp_path: Path
+) -> None:
+    agent = new_agent("size")
+    small = {"type": "RunCompleted", "agent_id": agent, "run_id": "before"}
+    huge = {**small, "run_id": "huge", "model": "m" * 2_000_000}
+    path = jsonl(tmp_path / "events.jsonl", [small, huge])
+    async with Tail(running_stack, "helm.telemetry", "--key", agent, "--count", "1") as tail:
+        raw = ("--raw", "--topic", "helm.telemetry", "--key", agent)
+        code, _, err = await helmctl(running_stack, "publish", *raw, "--file", str(path))
+        assert code != 0
+        assert "event 2" in err and "too large" in err and "nothing was sent" in err, err
+        fine = jsonl(tmp_path / "fine.jsonl", [{**small, "run_id": "sentinel"}])
+        assert (await helmctl(running_stack, "publish", "--file", str(fine)))[0] == 0
+        [first] = await tail.lines()
+    assert json.loads(first)["run_id"] == "sentinel", "nothing of the refused file was sent"
+
+
 async def test_a_large_file_shows_progress_and_every_event_is_counted(
     running_stack: RunningStack, tmp_path: Path
 ) -> None:
