@@ -14,7 +14,7 @@ from helm.state import AgentState, AgentView, Anomaly
 from services.gateway.context import Gateway
 from services.gateway.errors import ApiError, not_found
 from services.gateway.models import Ack, AnomalyRequest, CommandAccepted
-from services.gateway.queries import agent_view, is_stream_id, service_agents
+from services.gateway.queries import agent_view, is_stream_id, org_of, service_agents
 
 PAUSED_LIKE = (AgentState.PAUSED, AgentState.DEGRADED)
 
@@ -122,8 +122,7 @@ async def resume_service(gw: Gateway, service_id: str, actor: str, reason: str) 
 
 async def kill_switch(gw: Gateway, actor: str, reason: str, *, engage: bool) -> CommandAccepted:
     """Pause (or release) every agent of the organisation; the governor records and enforces it."""
-    org = (await gw.store.get_hierarchy()).get("org") or {}
-    org_id = str(org.get("id") or "default") if isinstance(org, dict) else "default"
+    org_id, _ = org_of(await gw.store.get_hierarchy())
     engaged = (await gw.store.get_scope_status("org", org_id)).state.value == "paused"
     if engage == engaged:
         raise ApiError(409, f"the kill switch is already {'engaged' if engaged else 'released'}")

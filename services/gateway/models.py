@@ -84,9 +84,21 @@ class IncidentPage(BaseModel):
     next_before: str | None = Field(None, description="cursor for the next (older) page")
 
 
-class StateOut(BaseModel):
-    """The whole picture: hierarchy, every agent, recent incidents, the last intervention."""
+class OrgOut(BaseModel):
+    """The organisation and its governor's status: ``paused`` while the kill switch is engaged."""
 
+    org_id: str
+    name: str
+    status: ScopeStatus = Field(
+        description="the organisation governor's view: healthy, or paused by the kill switch "
+        "(with its reason, actor and since); live as a `scope` delta on the WebSocket"
+    )
+
+
+class StateOut(BaseModel):
+    """The whole picture: the organisation, hierarchy, every agent, recent incidents."""
+
+    org: OrgOut
     hierarchy: dict[str, Any]
     agents: dict[str, AgentView]
     incidents: list[IncidentOut]

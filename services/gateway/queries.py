@@ -16,6 +16,7 @@ from services.gateway.models import (
     IncidentFilter,
     IncidentOut,
     IncidentPage,
+    OrgOut,
     ServiceOut,
     StateOut,
 )
@@ -120,10 +121,26 @@ def _last_intervention(items: list[IncidentOut]) -> IncidentOut | None:
     return next((i for i in items if i.incident.state_to or i.incident.kind != "note"), None)
 
 
+def org_of(hierarchy: dict[str, Any]) -> tuple[str, str]:
+    """The organisation's id and name: ``default`` until an agent joins, as governors read it."""
+    org = hierarchy.get("org")
+    if not isinstance(org, dict) or not org.get("id"):
+        return "default", "default"
+    return str(org["id"]), str(org.get("name") or org["id"])
+
+
+async def org(gw: Gateway, hierarchy: dict[str, Any]) -> OrgOut:
+    org_id, name = org_of(hierarchy)
+    status = await gw.store.get_scope_status("org", org_id)
+    return OrgOut(org_id=org_id, name=name, status=status)
+
+
 async def state(gw: Gateway) -> StateOut:
     recent = await _with_acks(gw, await gw.store.incidents(gw.settings.recent_incidents))
+    hierarchy = await gw.store.get_hierarchy()
     return StateOut(
-        hierarchy=await gw.store.get_hierarchy(),
+        org=await org(gw, hierarchy),
+        hierarchy=hierarchy,
         agents=await all_agents(gw),
         incidents=recent,
         last_intervention=_last_intervention(recent),

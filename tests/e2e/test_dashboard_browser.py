@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import (
+    BrowserContext,
+    Dialog,
+    Locator,
+    Page,
+    WebSocket,
+    expect,
+    sync_playwright,
+)
 
-from tests.e2e.stack import RunningStack
+from tests.e2e.stack import RunningStack, start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -102,3 +112,96 @@ def test_dashboard_live_anomaly_and_safe_chat(
     assert page.locator("img").count() == 0, "user text was parsed as HTML"
     assert dialogs == [], f"a script ran from user text: {dialogs}"
     page.screenshot(path=str(output_dir / "dashboard-chat.png"), full_page=True)
+
+
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Iterator[RunningStack]:
+    """A stack of its own: the kill switch pauses the whole organisation, not one agent."""
+    workdir = tmp_path / "stack"
+    workdir.mkdir()
+    stack = start_stack(workdir)
+    try:
+        yield stack
+    finally:
+        code = stack.stop()
+        assert code == 0, f"helmctl up exited with {code}:\n{stack.log()[-4000:]}"
+
+
+def _org_updates(page: Page) -> list[dict[str, Any]]:
+    """The organisation's status as the WebSocket delivers it (``scope`` deltas for ``org``)."""
+    seen: list[dict[str, Any]] = []
+
+    def on_frame(payload: str | bytes) -> None:
+        msg = json.loads(payload)
+        delta = msg.get("delta") or {}
+        if msg.get("type") == "delta" and delta.get("kind") == "scope" and delta["scope"] == "org":
+            seen.append(delta["status"])
+
+    def on_socket(ws: WebSocket) -> None:
+        ws.on("framereceived", on_frame)
+
+    page.on("websocket", on_socket)
+    return seen
+
+
+def _paused_badge(card: Locator) -> Locator:
+    return card.locator(".agent-head .state").filter(has_text=re.compile(r"^paused$"))
+
+
+def _read_only_page_cannot_use_it(browser: BrowserContext, url: str) -> None:
+    page = browser.new_page()  # a new tab: no token in its sessionStorage
+    page.goto(url.split("#", 1)[0])
+    expect(page.locator("#org-state")).to_have_text("running", timeout=30_000)
+    button = page.get_by_role("button", name="Kill switch", exact=True)
+    expect(button).to_be_disabled()
+    expect(button).to_have_attribute("title", re.compile("operator token"))
+    page.close()
+
+
+def test_kill_switch_pauses_every_agent_and_releases_them(
+    own_stack: RunningStack, browser: BrowserContext, output_dir: Path
+) -> None:
+    _read_only_page_cannot_use_it(browser, own_stack.dashboard_url)
+    page = browser.new_page()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", on_dialog)
+    updates = _org_updates(page)
+    page.goto(own_stack.dashboard_url)
+    for agent_id in ("classifier", "processor"):
+        expect(page.locator(_card(page, agent_id))).to_be_visible(timeout=60_000)
+    expect(page.locator("#conn")).to_have_text("live")
+    agents = page.locator(".agent").evaluate_all("cards => cards.map(c => c.dataset.agent)")
+    org_state = page.locator("#org-state")
+    expect(org_state).to_have_text("running")
+    page.evaluate("window.__helmNoReload = true")
+
+    page.get_by_role("button", name="Kill switch", exact=True).click()
+    # The reason and the actor are the governor's record, pushed over the WebSocket.
+    expect(org_state).to_contain_text("KILL SWITCH ENGAGED", timeout=30_000)
+    expect(org_state).to_contain_text("kill switch engaged by operator:")
+    expect(org_state).to_contain_text("from the dashboard")
+    assert len(dialogs) == 1 and "Every agent" in dialogs[0], dialogs
+    assert updates and updates[-1]["state"] == "paused", updates
+    for agent_id in agents:
+        card = page.locator(_card(page, agent_id))
+        expect(_paused_badge(card)).to_be_visible(timeout=30_000)
+        expect(card.get_by_role("button", name="Pause", exact=True)).to_be_disabled()
+        expect(card.locator(".instances")).to_contain_text("paused", timeout=30_000)
+    page.screenshot(path=str(output_dir / "dashboard-kill-switch.png"), full_page=True)
+
+    page.get_by_role("button", name="Release kill switch", exact=True).click()
+    expect(org_state).to_have_text("running", timeout=30_000)
+    assert len(dialogs) == 2 and "Release the kill switch" in dialogs[1], dialogs
+    assert updates[-1]["state"] == "healthy", updates
+    for agent_id in agents:
+        card = page.locator(_card(page, agent_id))
+        expect(_paused_badge(card)).to_have_count(0, timeout=30_000)
+        expect(card.get_by_role("button", name="Pause", exact=True)).to_be_enabled()
+        _chart_moves(page, agent_id)
+    expect(page.get_by_role("button", name="Kill switch", exact=True)).to_be_enabled()
+    assert page.evaluate("window.__helmNoReload") is True, "the page reloaded"

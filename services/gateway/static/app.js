@@ -3,15 +3,18 @@ import { call, initToken, token, wsUrl } from "./api.js";
 import { AgentCharts } from "./charts.js";
 import { el, replace, toast } from "./dom.js";
 import {
-  instancesLine, metricsTable, renderBudgets, renderHierarchy, renderIncident,
-  renderIntervention, stateBadge, statusLine,
+  heldBadge, instancesLine, metricsTable, renderBudgets, renderHierarchy, renderIncident,
+  renderIntervention, renderOrgState, stateBadge, statusLine,
 } from "./render.js";
 
-const state = { hierarchy: {}, agents: {}, incidents: [], intervention: null, budgets: [] };
+const state = {
+  org: null, hierarchy: {}, agents: {}, incidents: [], intervention: null, budgets: [],
+};
 const cards = new Map(); // agent id -> { root, head, body, charts }
 const $ = (id) => document.getElementById(id);
 let dirty = false;
 let retryMs = 500;
+let killPending = null; // { want, until }: a kill switch command sent, the governor not heard yet
 
 function schedule() {
   if (dirty) return;
@@ -21,6 +24,8 @@ function schedule() {
 
 function render() {
   $("org").textContent = (state.hierarchy.org && (state.hierarchy.org.name || state.hierarchy.org.id)) || "";
+  renderOrgState($("org-state"), state.org);
+  renderKillSwitch();
   renderHierarchy($("hierarchy"), state.hierarchy, state.agents);
   for (const agent of Object.values(state.agents)) renderAgent(agent);
   renderIncidents();
@@ -43,7 +48,7 @@ function renderAgent(agent) {
   }
   const s = agent.status.state;
   const paused = agent.control.paused || s === "paused" || s === "degraded";
-  replace(card.head, el("h3", { text: agent.agent_id }), stateBadge(s),
+  replace(card.head, el("h3", { text: agent.agent_id }), stateBadge(s), heldBadge(agent),
     el("span", { class: "muted", text: `${agent.meta.service_id} · ${agent.meta.model || agent.meta.kind}` }),
     el("div", { class: "actions" },
       el("button", { type: "button", class: "danger", "data-action": "anomaly",
@@ -72,12 +77,45 @@ function renderChatAgents() {
   if (ids.includes(current)) select.value = current;
 }
 
+const NO_TOKEN = "no operator token: open the URL helmctl printed (with #token=…)";
+
 async function act(method, path, body) {
-  if (!token()) { toast("no operator token: open the URL helmctl printed (with #token=…)"); return; }
+  if (!token()) { toast(NO_TOKEN); return false; }
   try {
     await call(method, path, body);
     toast(`${method} ${path}: accepted`);
-  } catch (err) { toast(err.message); }
+    return true;
+  } catch (err) { toast(err.message); return false; }
+}
+
+// The kill switch shows what the governor recorded (the org's status, pushed as a "scope"
+// delta), never what was asked for: after an accepted command it waits, disabled, for that.
+function engaged() { return Boolean(state.org) && state.org.status.state === "paused"; }
+
+function renderKillSwitch() {
+  const button = $("kill-switch"), on = engaged();
+  if (killPending && (on === killPending.want || Date.now() > killPending.until)) killPending = null;
+  button.textContent = killPending ? (killPending.want ? "Engaging…" : "Releasing…")
+    : on ? "Release kill switch" : "Kill switch";
+  button.dataset.engaged = String(on);
+  button.disabled = !token() || !state.org || Boolean(killPending);
+  button.title = !token() ? `read-only, ${NO_TOKEN}`
+    : on ? "resume the agents the kill switch paused" : "pause every agent of the organisation";
+}
+
+async function killSwitch() {
+  const on = engaged(), name = state.org ? state.org.name : "the organisation";
+  const question = on
+    ? `Release the kill switch of ${name}? Agents resume unless something else still holds them.`
+    : `Engage the kill switch? Every agent of ${name} will be paused until it is released.`;
+  if (!window.confirm(question)) return;
+  killPending = { want: !on, until: Date.now() + 15_000 };
+  schedule();
+  const path = on ? "/org/resume" : "/org/pause";
+  if (await act("POST", path, { reason: "from the dashboard" })) {
+    setTimeout(schedule, 15_500); // stop waiting if the governor never answers
+  } else killPending = null;
+  schedule();
 }
 
 async function ack(item) {
@@ -101,6 +139,7 @@ function refreshIncidents() {
 }
 
 function applySnapshot(msg) {
+  state.org = msg.state.org;
   state.hierarchy = msg.state.hierarchy;
   state.agents = msg.state.agents;
   state.incidents = msg.state.incidents;
@@ -137,10 +176,26 @@ const DELTAS = {
     const item = state.incidents.find((i) => i.id === d.incident_id);
     if (item) item.ack = d.ack;
   },
-  hierarchy(d) { state.hierarchy = d.hierarchy; },
+  hierarchy(d) {
+    state.hierarchy = d.hierarchy;
+    const org = d.hierarchy.org || {};
+    if (!state.org) return;
+    if ((org.id || "default") !== state.org.org_id) refreshOrg();
+    else state.org = { ...state.org, name: org.name || state.org.name };
+  },
+  scope(d) { // services' status is not shown yet; the organisation's is the kill switch
+    if (d.scope === "org" && state.org && d.scope_id === state.org.org_id) {
+      state.org = { ...state.org, status: d.status };
+    }
+  },
   instances(d) { if (state.agents[d.agent_id]) state.agents[d.agent_id].instances = d.instances; },
   budgets(d) { state.budgets = d.budgets; },
 };
+
+async function refreshOrg() {
+  try { state.org = (await call("GET", "/state")).org; schedule(); }
+  catch (err) { /* the WebSocket shows the connection state */ }
+}
 
 async function refreshAgent(agentId) {
   try { state.agents[agentId] = await call("GET", `/agents/${encodeURIComponent(agentId)}`); schedule(); }
@@ -192,6 +247,7 @@ async function sendChat(event) {
 initToken();
 $("auth").textContent = token() ? "operator" : "read-only (no token)";
 $("chat-form").addEventListener("submit", sendChat);
+$("kill-switch").addEventListener("click", killSwitch);
 $("incident-severity").addEventListener("change", schedule);
 $("incident-filter").addEventListener("input", schedule);
 setInterval(schedule, 5000); // keeps "since" and reset countdowns fresh

@@ -8,6 +8,30 @@ export function stateBadge(state) {
   return el("span", { class: `state ${name}`, "data-state": state, text: state || "unknown" });
 }
 
+// An agent an outer governor holds (kill switch, service, budget) is paused whatever its own
+// state machine says; the badge says so, and its title says why.
+export function heldBadge(agent) {
+  const c = agent.control, s = agent.status.state;
+  if (!c.paused || s === "paused" || s === "degraded") return null;
+  return el("span",
+    { class: "state paused", "data-control": "paused", title: c.reason, text: "paused" });
+}
+
+// The organisation in the header: running, or the kill switch with its reason, actor and time.
+export function renderOrgState(box, org) {
+  const s = org && org.status;
+  const engaged = Boolean(s) && s.state === "paused";
+  box.className = `org-state ${engaged ? "engaged" : s ? "running" : ""}`;
+  box.dataset.state = s ? s.state : "unknown";
+  box.title = s ? s.reason : "";
+  if (!engaged) { replace(box, s ? (s.state === "healthy" ? "running" : s.state) : "…"); return; }
+  const who = s.reason.includes(s.actor) ? "" : ` by ${s.actor}`;
+  const since = new Date(s.since * 1000).toLocaleTimeString();
+  const why = s.reason || "no reason given";
+  replace(box, el("span", { class: "label", text: "KILL SWITCH ENGAGED" }),
+    el("span", { text: `${why}${who} · since ${since} (${ago(s.since)})` }));
+}
+
 export function renderHierarchy(box, hierarchy, agents) {
   const byService = new Map();
   for (const agent of Object.values(agents)) {
@@ -20,11 +44,16 @@ export function renderHierarchy(box, hierarchy, agents) {
   const org = hierarchy.org || {};
   const services = [...byService.entries()].sort().map(([sid, list]) => el("li", {},
     el("span", { text: `service ${names.get(sid) || sid}` }),
-    el("ul", {}, list.sort((a, b) => a.agent_id.localeCompare(b.agent_id)).map((a) =>
-      el("li", { "data-agent": a.agent_id }, stateBadge(a.status.state), " ", a.agent_id)))));
+    el("ul", {}, list.sort((a, b) => a.agent_id.localeCompare(b.agent_id)).map(treeAgent))));
   replace(box, el("div", { class: "tree" },
     el("ul", {}, el("li", {}, el("span", { text: `org ${org.name || org.id || "default"}` }),
       el("ul", {}, services)))));
+}
+
+function treeAgent(agent) {
+  const held = heldBadge(agent);
+  return el("li", { "data-agent": agent.agent_id }, stateBadge(agent.status.state), " ",
+    held ? [held, " "] : null, agent.agent_id);
 }
 
 const COLUMNS = [
@@ -57,8 +86,9 @@ export function instancesLine(agent) {
 
 export function statusLine(agent) {
   const s = agent.status, c = agent.control;
+  const desired = c.paused ? `desired: paused${c.reason ? ` (${c.reason})` : ""}` : "";
   const parts = [s.reason ? `reason: ${s.reason}` : "", `since ${ago(s.since)}`,
-    s.attempts ? `recovery attempts ${s.attempts}` : "", c.paused ? "desired: paused" : "",
+    s.attempts ? `recovery attempts ${s.attempts}` : "", desired,
     c.probe ? "probing" : "", agent.anomaly && agent.anomaly.until > Date.now() / 1000
       ? `anomaly active for ${duration(agent.anomaly.until - Date.now() / 1000)}` : ""];
   return el("div", { class: "reason", text: parts.filter(Boolean).join(" · ") });

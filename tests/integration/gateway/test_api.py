@@ -30,6 +30,7 @@ async def test_state_has_hierarchy_agents_and_incidents(
     await _incident(seeded, kind="paused", state_to="paused", message="drift")
     data = (await client.get("/state")).json()
     assert data["hierarchy"]["org"]["id"] == "acme"
+    assert data["org"]["org_id"] == "acme" and data["org"]["status"]["state"] == "healthy"
     assert set(data["agents"]) == {"classifier", "processor"}
     assert data["agents"]["classifier"]["status"]["state"] == "healthy"
     assert data["incidents"][0]["incident"]["message"] == "drift"
@@ -195,6 +196,15 @@ async def test_the_kill_switch_pauses_every_agent_through_the_governor(
     again = await client.post("/org/pause", headers=AUTH)
     assert again.status_code == 409 and "already engaged" in again.json()["error"]
     assert (await client.post("/org/resume", headers=AUTH)).status_code == 202
+
+
+async def test_state_shows_an_engaged_kill_switch(client: httpx.AsyncClient, seeded: Store) -> None:
+    engaged = ScopeStatus(state=ScopeState.PAUSED, reason="kill switch engaged: drill", actor="op")
+    await seeded.set_scope_status("org", "acme", engaged)
+    org = (await client.get("/state")).json()["org"]
+    assert (org["org_id"], org["name"]) == ("acme", "Acme")
+    assert org["status"]["state"] == "paused" and org["status"]["reason"].endswith("drill")
+    assert org["status"]["actor"] == "op" and org["status"]["since"] == engaged.since
 
 
 async def test_a_service_shows_its_governor_state(client: httpx.AsyncClient, seeded: Store) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from helm.state import ScopeState, ScopeStatus
 from helm.store import Store
 from services.gateway.app import GatewayApp
 from services.gateway.settings import GatewaySettings
@@ -149,3 +150,28 @@ async def test_reconnecting_client_gets_a_fresh_snapshot(
         snap = await _snapshot(ws)
         assert snap["state"]["agents"]["processor"]["metrics"]["runs_per_min"] == 7
         assert snap["series"]["processor"][-1]["tokens"] == 9
+
+
+async def _scope_deltas(ws: ClientConnection, n: int) -> list[dict[str, Any]]:
+    """The next ``n`` scope deltas, skipping runs, instances and budgets."""
+    found: list[dict[str, Any]] = []
+    while len(found) < n:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if msg["type"] == "delta" and msg["delta"]["kind"] == "scope":
+            found.append(msg["delta"])
+    return found
+
+
+async def test_the_organisations_status_is_in_the_snapshot_and_live(
+    gateway: GatewayApp, seeded: Store
+) -> None:
+    async with connect(f"ws://127.0.0.1:{gateway.port}/ws") as ws:
+        org = (await _snapshot(ws))["state"]["org"]
+        assert (org["org_id"], org["status"]["state"]) == ("acme", "healthy")
+        engaged = ScopeStatus(state=ScopeState.PAUSED, reason="kill switch: drill", actor="op")
+        await seeded.set_scope_status("org", "acme", engaged)
+        await seeded.set_scope_status("service", "risk-ops", ScopeStatus(state=ScopeState.PAUSED))
+        first, second = await _scope_deltas(ws, 2)
+        assert (first["scope"], first["scope_id"]) == ("org", "acme")
+        assert first["status"]["state"] == "paused" and first["status"]["reason"].endswith("drill")
+        assert (second["scope"], second["scope_id"]) == ("service", "risk-ops")
