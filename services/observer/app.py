@@ -2,8 +2,10 @@
 
 Observers scale out by consumer group: telemetry is keyed by agent, so each agent's runs reach
 one observer, and a rebalanced partition resumes from the checkpoint its previous owner wrote.
-A flusher loop checkpoints twice a second and writes the dashboard figures once a second;
-stopping flushes once more after the consumer has finished its last batch.
+A flusher loop checkpoints twice a second and writes the dashboard figures once a second; it also
+forgets agents idle for ``HELM_OBSERVER_IDLE_FORGET_S`` (looked for every tenth of that, at most
+once a minute apart), so memory follows the live fleet. Stopping flushes once more after the
+consumer has finished its last batch.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from services.observer.settings import ObserverSettings
 log = logging.getLogger(__name__)
 FLUSH_S = 0.5  # checkpoints: how much handled work a crash can cost (it is redone)
 FIGURES_EVERY = 2  # flushes: the dashboard's figures and counters are refreshed every second
+FORGET_EVERY_MAX = 120  # flushes: idle agents are looked for at least once a minute
 
 
 class ObserverApp(BaseApp):
@@ -47,11 +50,14 @@ class ObserverApp(BaseApp):
 
     async def flusher(self, stop: asyncio.Event) -> None:
         """Flush on a beat; Redis or Kafka trouble is retried on the next beat, not fatal."""
-        tick = 0
+        tick, idle_s = 0, self.os.idle_forget_s
+        forget_every = max(1, min(FORGET_EVERY_MAX, int(idle_s / 10 / FLUSH_S)))
         while not await sleep_or_stop(stop, FLUSH_S):
             tick += 1
             try:
                 await self.observer.flush(figures=tick % FIGURES_EVERY == 0)
+                if tick % forget_every == 0:
+                    await self.observer.forget_idle(idle_s)
             except TRANSIENT as exc:
                 log.warning("flush failed (%r); retrying", exc)
 

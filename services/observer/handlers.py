@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import cast
 
 from helm import contracts as c
 from helm.bus import TRANSIENT, Bus, Position
@@ -47,6 +49,7 @@ class Tracked:
     policy: Policy
     window: AgentWindow | None
     stats: AgentStats
+    seen: float = 0.0  # monotonic time of its last batch
 
 
 @dataclass(slots=True)
@@ -110,14 +113,15 @@ class Observer:
         """
         generation, part = self.generation, f"{position[0]}:{position[1]}"
         fresh = position[2] > self.handled.get(part, -1)
-        windows = await self._windows(runs) if fresh else {}
+        batch = await self._tracked(runs) if fresh else {}
         async with self.lock:
             if generation != self.generation:
                 return  # its partition was re-claimed meanwhile: it will be delivered again
             if fresh:
-                self.outbox += self._evaluate(runs, windows)
+                self.agents.update(batch)  # back in, if forgotten while its windows loaded
+                self.outbox += self._evaluate(runs, batch)
                 self.handled[part] = position[2]
-                self.pending.setdefault(part, Pending(position)).agents.update(windows)
+                self.pending.setdefault(part, Pending(position)).agents.update(batch)
                 self.pending[part].position = position
             drifts, self.outbox = self.outbox, []
             try:
@@ -131,22 +135,23 @@ class Observer:
             await self.flush_checkpoints()
 
     def _evaluate(
-        self, runs: list[c.RunCompleted], windows: dict[str, AgentWindow]
+        self, runs: list[c.RunCompleted], batch: dict[str, Tracked]
     ) -> list[c.DriftDetected]:
         drifts: list[c.DriftDetected] = []
-        agents, dirty, counts = self.agents, self.dirty, self.counts
+        dirty, counts = self.dirty, self.counts
         for run in runs:
             agent_id = run.agent_id
-            tracked = agents[agent_id]
-            for finding in evaluate(windows[agent_id], run, tracked.policy):
+            tracked = batch[agent_id]
+            window = cast(AgentWindow, tracked.window)  # loaded by _tracked
+            for finding in evaluate(window, run, tracked.policy):
                 drifts.append(drift_event(run, finding))
             tracked.stats.record(run)
             dirty[agent_id] = run
             counts[agent_id, run.outcome] += 1
         return drifts
 
-    async def _windows(self, runs: list[c.RunCompleted]) -> dict[str, AgentWindow]:
-        """The window of every agent in the batch, loading those not in memory in one read."""
+    async def _tracked(self, runs: list[c.RunCompleted]) -> dict[str, Tracked]:
+        """Every agent of the batch with its window, loading those not in memory in one read."""
         first = {r.agent_id: r for r in reversed(runs)}
         missing = [a for a in first if (t := self.agents.get(a)) is None or t.window is None]
         stored = await self.checkpoints.load(missing)
@@ -163,7 +168,32 @@ class Observer:
             )
         if missing:
             self.metrics.agents.set(len(self.agents))
-        return {a: w for a in first if (w := self.agents[a].window) is not None}
+        now, batch = time.monotonic(), {}
+        for agent_id in first:
+            tracked = self.agents[agent_id]
+            if tracked.window is not None:
+                tracked.seen = now
+                batch[agent_id] = tracked
+        return batch
+
+    async def forget_idle(self, idle_s: float) -> int:
+        """Drop from memory the agents without a run for ``idle_s``; return how many.
+
+        Only agents whose windows are all checkpointed go: nothing pending, no figures unsent.
+        A forgotten agent's next run reloads its window from the checkpoint, so its baselines
+        carry on; its dashboard figures start afresh. This bounds memory when agent ids come
+        and go (a fleet renamed, ids made per job) instead of growing with every id ever seen.
+        """
+        async with self.flushing, self.lock:
+            busy = set(self.dirty).union(*(p.agents for p in self.pending.values()))
+            cutoff = time.monotonic() - idle_s
+            idle = [a for a, t in self.agents.items() if t.seen <= cutoff and a not in busy]
+            for agent_id in idle:
+                del self.agents[agent_id]
+        if idle:
+            self.metrics.agents.set(len(self.agents))
+            self.metrics.forgotten.inc(len(idle))
+        return len(idle)
 
     async def flush(self, figures: bool = True) -> None:
         """Checkpoint what was handled; then the dashboard figures and counters, if asked."""

@@ -22,5 +22,10 @@ class ObserverMetrics:
             registry=registry,
         )
         self.agents = Gauge(
-            "helm_observer_agents_tracked", "Agents with a baseline", registry=registry
+            "helm_observer_agents_tracked", "Agents with a baseline in memory", registry=registry
+        )
+        self.forgotten = Counter(
+            "helm_observer_agents_forgotten_total",
+            "Idle agents dropped from memory (their baselines stay in their checkpoints)",
+            registry=registry,
         )

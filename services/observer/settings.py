@@ -15,3 +15,9 @@ class ObserverSettings(CommonSettings):
         9101, ge=0, le=65535, description="port of /metrics and /healthz (0: any)"
     )
     group: str = Field("helm.observer", description="consumer group of the observers")
+    idle_forget_s: float = Field(
+        900.0,
+        ge=0,
+        description="forget an agent after this long without a run (seconds); its baselines "
+        "stay in its checkpoint and come back with its next run",
+    )
