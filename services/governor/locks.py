@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -41,24 +40,35 @@ class Mutexes:
         self, redis: Any, key: Callable[[str], str], ttl_s: float = 10.0, wait_s: float = 15.0
     ) -> None:
         self.redis, self.key, self.ttl_ms, self.wait_s = redis, key, int(ttl_s * 1000), wait_s
-        self.local: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # In-process locks with how many tasks hold or wait for each; a name nobody uses is
+        # dropped, so the table follows the decisions in flight, not every agent ever seen.
+        self.local: dict[str, tuple[asyncio.Lock, int]] = {}
         self._release = redis.register_script(_RELEASE)
 
     @asynccontextmanager
     async def hold(self, name: str) -> AsyncIterator[None]:
         """Hold ``name``; raises ``TimeoutError`` (retried by the bus) if it stays busy."""
-        async with self.local[name]:
-            key, token = self.key(name), uuid.uuid4().hex
-            deadline, delay = time.monotonic() + self.wait_s, 0.002
-            while not await self.redis.set(key, token, nx=True, px=self.ttl_ms):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"governor lock {name!r} stayed busy")
-                await asyncio.sleep(delay)
-                delay = min(0.1, delay * 2)
-            try:
-                yield
-            finally:
-                await self._release(keys=[key], args=[token])
+        lock, users = self.local.get(name) or (asyncio.Lock(), 0)
+        self.local[name] = (lock, users + 1)
+        try:
+            async with lock:
+                key, token = self.key(name), uuid.uuid4().hex
+                deadline, delay = time.monotonic() + self.wait_s, 0.002
+                while not await self.redis.set(key, token, nx=True, px=self.ttl_ms):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"governor lock {name!r} stayed busy")
+                    await asyncio.sleep(delay)
+                    delay = min(0.1, delay * 2)
+                try:
+                    yield
+                finally:
+                    await self._release(keys=[key], args=[token])
+        finally:
+            lock, users = self.local[name]
+            if users > 1:
+                self.local[name] = (lock, users - 1)
+            else:
+                del self.local[name]
 
 
 class Lease:

@@ -42,3 +42,4 @@ async def test_decisions_on_one_agent_never_overlap_across_processes(
 
     await asyncio.gather(*(decide(procs[i % 2], i) for i in range(20)))
     assert overlaps == []
+    assert [m.local for m in procs] == [{}, {}], "no lock kept for a name nobody holds"
