@@ -41,7 +41,7 @@ from services.observer.handlers import Observer
 from services.observer.metrics import ObserverMetrics
 from services.observer.settings import ObserverSettings
 
-EVENTS, AGENTS, ROUNDS = 100_000, 1_000, 3
+EVENTS, AGENTS, ROUNDS = 100_000, 1_000, 5  # best of five each: one round swings ±20 %
 MEMORY_AGENTS, RUNS_EACH = 10_000, 25
 
 
