@@ -96,9 +96,14 @@ class OrgOut(BaseModel):
 
 
 class StateOut(BaseModel):
-    """The whole picture: the organisation, hierarchy, every agent, recent incidents."""
+    """The whole picture: the organisation, its services, hierarchy, every agent, recent incidents."""
 
     org: OrgOut
+    services: dict[str, ScopeStatus] = Field(
+        description="each service's governor status by service id (healthy, contained with "
+        "service-wide limits, or paused), for every service the hierarchy or an agent names; "
+        "live as `scope` deltas on the WebSocket"
+    )
     hierarchy: dict[str, Any]
     agents: dict[str, AgentView]
     incidents: list[IncidentOut]

@@ -135,13 +135,25 @@ async def org(gw: Gateway, hierarchy: dict[str, Any]) -> OrgOut:
     return OrgOut(org_id=org_id, name=name, status=status)
 
 
+def service_ids(hierarchy: dict[str, Any], agents: dict[str, AgentView]) -> list[str]:
+    """Every service the hierarchy or an agent names, sorted."""
+    named = {
+        str(s["id"])
+        for s in hierarchy.get("services") or []
+        if isinstance(s, dict) and s.get("id")
+    }
+    return sorted(named | {a.meta.service_id for a in agents.values()})
+
+
 async def state(gw: Gateway) -> StateOut:
     recent = await _with_acks(gw, await gw.store.incidents(gw.settings.recent_incidents))
     hierarchy = await gw.store.get_hierarchy()
+    agents = await all_agents(gw)
     return StateOut(
         org=await org(gw, hierarchy),
+        services=await gw.store.get_scope_statuses("service", service_ids(hierarchy, agents)),
         hierarchy=hierarchy,
-        agents=await all_agents(gw),
+        agents=agents,
         incidents=recent,
         last_intervention=_last_intervention(recent),
     )

@@ -207,6 +207,17 @@ class Store:
         raw = await self.redis.hget(self.key(scope, scope_id), "status")
         return ScopeStatus.model_validate_json(raw) if raw else ScopeStatus()
 
+    async def get_scope_statuses(self, scope: str, scope_ids: list[str]) -> dict[str, ScopeStatus]:
+        """The statuses of many services (or organisations) in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for scope_id in scope_ids:
+            pipe.hget(self.key(scope, scope_id), "status")
+        rows = await pipe.execute()
+        return {
+            scope_id: ScopeStatus.model_validate_json(raw) if raw else ScopeStatus()
+            for scope_id, raw in zip(scope_ids, rows, strict=True)
+        }
+
     async def set_scope_status(self, scope: str, scope_id: str, status: ScopeStatus) -> None:
         await self.redis.hset(self.key(scope, scope_id), "status", status.model_dump_json())
         payload = {"scope": scope, "scope_id": scope_id, "status": status.model_dump(mode="json")}

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import (
     BrowserContext,
@@ -25,6 +29,7 @@ from tests.e2e.stack import RunningStack, start_stack
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
+HELMCTL = str(Path(sys.executable).with_name("helmctl"))
 XSS = "<img src=x onerror=alert(1)>"
 ARGS = [
     "--headless",
@@ -114,11 +119,10 @@ def test_dashboard_live_anomaly_and_safe_chat(
     page.screenshot(path=str(output_dir / "dashboard-chat.png"), full_page=True)
 
 
-@pytest.fixture
-def own_stack(tmp_path: Path) -> Iterator[RunningStack]:
-    """A stack of its own: the kill switch pauses the whole organisation, not one agent."""
-    workdir = tmp_path / "stack"
-    workdir.mkdir()
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack of its own: the kill switch and a contained service govern every agent of it."""
+    workdir = tmp_path_factory.mktemp("own-stack")
     stack = start_stack(workdir)
     try:
         yield stack
@@ -204,4 +208,60 @@ def test_kill_switch_pauses_every_agent_and_releases_them(
         expect(card.get_by_role("button", name="Pause", exact=True)).to_be_enabled()
         _chart_moves(page, agent_id)
     expect(page.get_by_role("button", name="Kill switch", exact=True)).to_be_enabled()
+    assert page.evaluate("window.__helmNoReload") is True, "the page reloaded"
+
+
+def _helmctl(stack: RunningStack, *args: str) -> None:
+    """``helmctl ARGS`` pointed at the stack's broker, as a user publishes their own events."""
+    env = {
+        **os.environ,
+        "HELM_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "HELM_KAFKA_TOPIC_PREFIX": stack.topic_prefix,
+    }
+    done = subprocess.run(
+        [HELMCTL, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_contained_service_shows_in_the_tree_until_it_is_healthy_again(
+    own_stack: RunningStack, browser: BrowserContext, output_dir: Path
+) -> None:
+    page = browser.new_page()
+    page.goto(own_stack.dashboard_url)
+    node = page.locator('#hierarchy li[data-service="risk-ops"]')
+    expect(node).to_contain_text("service Risk operations", timeout=60_000)
+    expect(page.locator("#conn")).to_have_text("live")
+    badge = node.locator("[data-service-state]")
+    expect(badge).to_have_count(0)
+    page.evaluate("window.__helmNoReload = true")
+
+    # An agent governor elsewhere escalates classifier: the service governor contains risk-ops.
+    _helmctl(
+        own_stack,
+        "publish",
+        "escalate",
+        "--agent",
+        "classifier",
+        "--service",
+        "risk-ops",
+        "--attempts",
+        "3",
+        "--reason",
+        "three recoveries failed",
+    )
+    expect(badge).to_have_text("contained", timeout=30_000)
+    expect(node.locator(".scope-reason")).to_contain_text(
+        "agent classifier degraded (1 of 2 agents): service-wide limits"
+    )
+    expect(node.locator(".scope-reason")).to_contain_text("on processor")
+    expect(badge).to_have_attribute("title", re.compile(r"\(governor\.service\)$"))
+    state = httpx.get(f"{own_stack.base_url}/state", timeout=5).json()
+    assert state["services"]["risk-ops"]["state"] == "contained", state["services"]
+    page.screenshot(path=str(output_dir / "dashboard-service-contained.png"), full_page=True)
+
+    # An operator resumes classifier: no agent is degraded, the containment is lifted.
+    _helmctl(own_stack, "publish", "resume", "--agent", "classifier")
+    expect(badge).to_have_count(0, timeout=30_000)
+    expect(node.locator(".scope-reason")).to_have_count(0)
     assert page.evaluate("window.__helmNoReload") is True, "the page reloaded"

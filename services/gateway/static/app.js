@@ -8,7 +8,8 @@ import {
 } from "./render.js";
 
 const state = {
-  org: null, hierarchy: {}, agents: {}, incidents: [], intervention: null, budgets: [],
+  org: null, services: {}, hierarchy: {}, agents: {}, incidents: [], intervention: null,
+  budgets: [],
 };
 const cards = new Map(); // agent id -> { root, head, body, charts }
 const $ = (id) => document.getElementById(id);
@@ -26,7 +27,7 @@ function render() {
   $("org").textContent = (state.hierarchy.org && (state.hierarchy.org.name || state.hierarchy.org.id)) || "";
   renderOrgState($("org-state"), state.org);
   renderKillSwitch();
-  renderHierarchy($("hierarchy"), state.hierarchy, state.agents);
+  renderHierarchy($("hierarchy"), state.hierarchy, state.agents, state.services);
   for (const agent of Object.values(state.agents)) renderAgent(agent);
   renderIncidents();
   renderIntervention($("intervention"), state.intervention);
@@ -140,6 +141,7 @@ function refreshIncidents() {
 
 function applySnapshot(msg) {
   state.org = msg.state.org;
+  state.services = msg.state.services || {};
   state.hierarchy = msg.state.hierarchy;
   state.agents = msg.state.agents;
   state.incidents = msg.state.incidents;
@@ -183,8 +185,9 @@ const DELTAS = {
     if ((org.id || "default") !== state.org.org_id) refreshOrg();
     else state.org = { ...state.org, name: org.name || state.org.name };
   },
-  scope(d) { // services' status is not shown yet; the organisation's is the kill switch
-    if (d.scope === "org" && state.org && d.scope_id === state.org.org_id) {
+  scope(d) { // a service's status shows in the tree; the organisation's is the kill switch
+    if (d.scope === "service") state.services = { ...state.services, [d.scope_id]: d.status };
+    else if (d.scope === "org" && state.org && d.scope_id === state.org.org_id) {
       state.org = { ...state.org, status: d.status };
     }
   },

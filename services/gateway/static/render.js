@@ -32,7 +32,16 @@ export function renderOrgState(box, org) {
     el("span", { text: `${why}${who} · since ${since} (${ago(s.since)})` }));
 }
 
-export function renderHierarchy(box, hierarchy, agents) {
+// A service its governor contains (service-wide limits) or pauses; nothing while it is healthy.
+export function serviceBadge(status) {
+  if (!status || status.state === "healthy") return null;
+  const name = status.state === "contained" ? "contained" : "paused";
+  return el("span", { class: `state ${name}`, "data-service-state": status.state,
+    title: `${status.reason || status.state}${status.actor ? ` (${status.actor})` : ""}`,
+    text: status.state });
+}
+
+export function renderHierarchy(box, hierarchy, agents, statuses = {}) {
   const byService = new Map();
   for (const agent of Object.values(agents)) {
     const sid = agent.meta.service_id;
@@ -42,12 +51,20 @@ export function renderHierarchy(box, hierarchy, agents) {
   const names = new Map((hierarchy.services || []).map((s) => [s.id, s.name || s.id]));
   for (const sid of names.keys()) if (!byService.has(sid)) byService.set(sid, []);
   const org = hierarchy.org || {};
-  const services = [...byService.entries()].sort().map(([sid, list]) => el("li", {},
-    el("span", { text: `service ${names.get(sid) || sid}` }),
+  for (const sid of Object.keys(statuses)) if (!byService.has(sid)) byService.set(sid, []);
+  const services = [...byService.entries()].sort().map(([sid, list]) => el("li",
+    { "data-service": sid }, el("span", { text: `service ${names.get(sid) || sid}` }),
+    serviceLine(statuses[sid]),
     el("ul", {}, list.sort((a, b) => a.agent_id.localeCompare(b.agent_id)).map(treeAgent))));
   replace(box, el("div", { class: "tree" },
     el("ul", {}, el("li", {}, el("span", { text: `org ${org.name || org.id || "default"}` }),
       el("ul", {}, services)))));
+}
+
+function serviceLine(status) {
+  const badge = serviceBadge(status);
+  return badge ? [" ", badge, " ", el("span", { class: "muted scope-reason", text: status.reason })]
+    : null;
 }
 
 function treeAgent(agent) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -11,10 +12,11 @@ from openapi_spec_validator import validate
 
 from helm import contracts as c
 from helm.bus import Bus
-from helm.state import ScopeState, ScopeStatus
+from helm.state import AgentMeta, ScopeState, ScopeStatus
 from helm.store import Store
 from services.gateway.app import GatewayApp
 from tests.integration.gateway.conftest import AUTH, Tap
+from tests.waiting import eventually
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -213,3 +215,23 @@ async def test_a_service_shows_its_governor_state(client: httpx.AsyncClient, see
     )
     body = (await client.get("/services/risk-ops")).json()
     assert body["status"]["state"] == "contained"
+
+
+async def test_state_lists_every_services_status(client: httpx.AsyncClient, seeded: Store) -> None:
+    """Services named by the hierarchy or only by an agent; healthy until a governor says not."""
+    await seeded.put_meta(AgentMeta(agent_id="loner", service_id="ad-hoc", org_id="acme"))
+    assert {s: v["state"] for s, v in (await client.get("/state")).json()["services"].items()} == {
+        "risk-ops": "healthy",
+        "ad-hoc": "healthy",
+    }
+    paused = ScopeStatus(state=ScopeState.PAUSED, reason="paused by operator: drill", actor="op")
+    await seeded.set_scope_status("service", "risk-ops", paused)
+
+    async def shown() -> dict[str, Any] | None:  # /state is rebuilt at most once a second
+        services: dict[str, Any] = (await client.get("/state")).json()["services"]
+        return services if services["risk-ops"]["state"] == "paused" else None
+
+    services = await eventually(shown, what="/state showing the paused service")
+    assert services["risk-ops"]["state"] == "paused" and services["risk-ops"]["actor"] == "op"
+    assert services["risk-ops"]["reason"] == "paused by operator: drill"
+    assert services["ad-hoc"]["state"] == "healthy"
