@@ -138,9 +138,7 @@ async def org(gw: Gateway, hierarchy: dict[str, Any]) -> OrgOut:
 def service_ids(hierarchy: dict[str, Any], agents: dict[str, AgentView]) -> list[str]:
     """Every service the hierarchy or an agent names, sorted."""
     named = {
-        str(s["id"])
-        for s in hierarchy.get("services") or []
-        if isinstance(s, dict) and s.get("id")
+        str(s["id"]) for s in hierarchy.get("services") or [] if isinstance(s, dict) and s.get("id")
     }
     return sorted(named | {a.meta.service_id for a in agents.values()})
 
