@@ -204,8 +204,7 @@ class Store:
 
     async def get_scope_status(self, scope: str, scope_id: str) -> ScopeStatus:
         """The status of ``service:<id>`` or ``org:<id>`` (healthy when never set)."""
-        raw = await self.redis.hget(self.key(scope, scope_id), "status")
-        return ScopeStatus.model_validate_json(raw) if raw else ScopeStatus()
+        return _scope_status(await self.redis.hget(self.key(scope, scope_id), "status"))
 
     async def get_scope_statuses(self, scope: str, scope_ids: list[str]) -> dict[str, ScopeStatus]:
         """The statuses of many services (or organisations) in one round trip."""
@@ -213,10 +212,7 @@ class Store:
         for scope_id in scope_ids:
             pipe.hget(self.key(scope, scope_id), "status")
         rows = await pipe.execute()
-        return {
-            scope_id: ScopeStatus.model_validate_json(raw) if raw else ScopeStatus()
-            for scope_id, raw in zip(scope_ids, rows, strict=True)
-        }
+        return {i: _scope_status(raw) for i, raw in zip(scope_ids, rows, strict=True)}
 
     async def set_scope_status(self, scope: str, scope_id: str, status: ScopeStatus) -> None:
         await self.redis.hset(self.key(scope, scope_id), "status", status.model_dump_json())
@@ -304,3 +300,8 @@ def _view(agent_id: str, fields: dict[str, str]) -> AgentView:
         anomaly=Anomaly.model_validate_json(fields["anomaly"]) if "anomaly" in fields else None,
         metrics=json.loads(fields.get("metrics", "{}")),
     )
+
+
+def _scope_status(raw: str | bytes | None) -> ScopeStatus:
+    """A stored service or organisation status; healthy when none was ever set."""
+    return ScopeStatus.model_validate_json(raw) if raw else ScopeStatus()

@@ -48,6 +48,14 @@ class RunningStack:
     def topic_prefix(self) -> str:
         return str(self.state.get("topic_prefix") or "")
 
+    def kafka_env(self) -> dict[str, str]:
+        """This process's environment pointed at the stack's broker, for ``helmctl`` commands."""
+        return {
+            **os.environ,
+            "HELM_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "HELM_KAFKA_TOPIC_PREFIX": self.topic_prefix,
+        }
+
     @property
     def endpoints(self) -> list[dict[str, str]]:
         return list(self.refresh()["endpoints"])

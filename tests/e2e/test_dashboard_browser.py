@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +22,11 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.e2e.stack import RunningStack, start_stack
+from tests.e2e.stack import HELMCTL, RunningStack, start_stack
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
-HELMCTL = str(Path(sys.executable).with_name("helmctl"))
 XSS = "<img src=x onerror=alert(1)>"
 ARGS = [
     "--headless",
@@ -213,13 +210,13 @@ def test_kill_switch_pauses_every_agent_and_releases_them(
 
 def _helmctl(stack: RunningStack, *args: str) -> None:
     """``helmctl ARGS`` pointed at the stack's broker, as a user publishes their own events."""
-    env = {
-        **os.environ,
-        "HELM_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-        "HELM_KAFKA_TOPIC_PREFIX": stack.topic_prefix,
-    }
     done = subprocess.run(
-        [HELMCTL, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        [HELMCTL, *args],
+        env=stack.kafka_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
 

@@ -10,26 +10,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 from helm.settings import RedisSettings
 from helm.store import Store
-from tests.e2e.stack import RunningStack
+from tests.e2e.stack import HELMCTL, RunningStack
 from tests.waiting import eventually
-
-HELMCTL = str(Path(sys.executable).with_name("helmctl"))
-
-
-def kafka_env(stack: RunningStack) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HELM_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-        "HELM_KAFKA_TOPIC_PREFIX": stack.topic_prefix,
-    }
 
 
 async def helmctl(stack: RunningStack, *args: str, deadline_s: float = 60) -> tuple[int, str, str]:
@@ -37,7 +25,7 @@ async def helmctl(stack: RunningStack, *args: str, deadline_s: float = 60) -> tu
     proc = await asyncio.create_subprocess_exec(
         HELMCTL,
         *args,
-        env=kafka_env(stack),
+        env=stack.kafka_env(),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -59,7 +47,7 @@ class Tail:
             HELMCTL,
             "tail",
             *self.args,
-            env=kafka_env(self.stack),
+            env=self.stack.kafka_env(),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
